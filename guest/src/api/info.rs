@@ -1,0 +1,67 @@
+//! `GET /` (API information) and `GET /health` (database check).
+
+use serde_json::json;
+
+use super::Ctx;
+use crate::error::ApiError;
+use crate::http::{Request, Response};
+
+/// The service's name and version in `GET /`.
+pub const NAME: &str = "wasmpaste";
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn index(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
+    // Examples point at the address the client used, so they can be pasted as they are.
+    let host = req
+        .headers
+        .get("host")
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    let scheme = match req.headers.get("x-forwarded-proto") {
+        Some("https") => "https",
+        _ => "http",
+    };
+    let base = format!("{scheme}://{host}{}/", ctx.url("")?);
+    Ok(Response::json(
+        200,
+        &json!({
+            "name": NAME,
+            "version": VERSION,
+            "endpoints": {
+                "GET /": "API information",
+                "GET /health": "Health check",
+                "POST /": "Create paste",
+                "GET /<id>": "Retrieve paste metadata",
+                "HEAD /<id>": "Retrieve paste metadata headers",
+                "GET /<id>/raw": "Retrieve raw paste content",
+                "HEAD /<id>/raw": "Retrieve raw paste headers (type, size)",
+                "PUT /<id>": "Update paste (owner)",
+                "DELETE /<id>": "Delete paste (owner or admin)",
+                "GET /pastes": "List your pastes (authenticated)",
+            },
+            "usage": {
+                "raw": format!("curl --data-binary @file.txt {base}"),
+                "pipe": format!("cat file.txt | curl --data-binary @- {base}"),
+                "json": format!("curl -H 'Content-Type: application/json' -d '{{\"content\":\"...\"}}' {base}"),
+            },
+            "note": "Use --data-binary (not -d) to preserve newlines",
+        }),
+    ))
+}
+
+pub fn health(ctx: &Ctx<'_>) -> Response {
+    match ctx.prepare_db() {
+        Ok(()) => Response::json(200, &json!({ "status": "healthy", "database": "ok" })),
+        Err(e) => {
+            ctx.log_event(
+                "ERROR",
+                json!({ "message": "health check failed", "detail": e.internal }),
+            );
+            Response::json(503, &json!({ "status": "unhealthy", "database": "error" }))
+        }
+    }
+}

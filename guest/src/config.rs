@@ -1,0 +1,335 @@
+//! Configuration: every variable the component reads, its default and its parser.
+//!
+//! Variables come from the host (Spin variables, or `WASMPASTE_*` on the native
+//! host). The reference's `FLASKPASTE_X` is the variable `x` here. This table is
+//! the single source of truth: docs/configuration.md is checked against it by a
+//! test. Values are read lazily, per request, only where a handler needs them;
+//! nothing is cached in guest memory.
+
+use std::fmt;
+
+/// Where variable values come from.
+pub trait Variables {
+    /// The raw value, or `None` when the host does not define it.
+    fn get(&self, name: &str) -> Result<Option<String>, String>;
+}
+
+/// A variable with a bad value (or a host that failed to provide it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "variable `{}`: {}", self.name, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// One configuration variable of type `T`.
+pub struct Setting<T: 'static> {
+    pub name: &'static str,
+    /// The default, written as a value would be (so docs and Spin manifests show it verbatim).
+    pub default: &'static str,
+    /// Secrets are never logged or echoed.
+    pub secret: bool,
+    pub doc: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+}
+
+/// Type-erased view of a [`Setting`], for listing and checking all of them.
+pub trait AnySetting: Sync {
+    fn name(&self) -> &'static str;
+    fn default_value(&self) -> &'static str;
+    fn secret(&self) -> bool;
+    fn doc(&self) -> &'static str;
+    fn check(&self, raw: &str) -> Result<(), String>;
+}
+
+impl<T> AnySetting for Setting<T> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn default_value(&self) -> &'static str {
+        self.default
+    }
+    fn secret(&self) -> bool {
+        self.secret
+    }
+    fn doc(&self) -> &'static str {
+        self.doc
+    }
+    fn check(&self, raw: &str) -> Result<(), String> {
+        (self.parse)(raw).map(|_| ())
+    }
+}
+
+/// Reads typed settings from a [`Variables`] source.
+pub struct Config<'a> {
+    vars: &'a dyn Variables,
+}
+
+impl<'a> Config<'a> {
+    pub fn new(vars: &'a dyn Variables) -> Self {
+        Self { vars }
+    }
+
+    /// The value of a setting: the host's value if set and non-empty, else the default.
+    pub fn get<T>(&self, setting: &Setting<T>) -> Result<T, ConfigError> {
+        let raw = self.vars.get(setting.name).map_err(|reason| ConfigError {
+            name: setting.name,
+            reason,
+        })?;
+        let raw = raw.as_deref().map(str::trim).filter(|v| !v.is_empty());
+        (setting.parse)(raw.unwrap_or(setting.default)).map_err(|reason| ConfigError {
+            name: setting.name,
+            reason,
+        })
+    }
+
+    /// Parses every setting; one sentence per bad value.
+    pub fn check_all(&self) -> Vec<String> {
+        ALL.iter()
+            .filter_map(|s| {
+                let raw = match self.vars.get(s.name()) {
+                    Ok(raw) => raw,
+                    Err(reason) => return Some(format!("variable `{}`: {reason}", s.name())),
+                };
+                let raw = raw.as_deref().map(str::trim).filter(|v| !v.is_empty());
+                s.check(raw.unwrap_or(s.default_value()))
+                    .err()
+                    .map(|reason| format!("variable `{}`: {reason}", s.name()))
+            })
+            .collect()
+    }
+}
+
+fn uint<const MIN: u64, const MAX: u64>(raw: &str) -> Result<u64, String> {
+    let v: u64 = raw
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a whole number"))?;
+    if (MIN..=MAX).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside {MIN}..={MAX}"))
+    }
+}
+
+/// A duration or timestamp offset in seconds, as the signed type SQL uses.
+fn seconds<const MIN: i64>(raw: &str) -> Result<i64, String> {
+    let v: i64 = raw
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a whole number of seconds"))?;
+    // Ten years: beyond that a typo is likelier than intent, and sums stay far from overflow.
+    const MAX: i64 = 10 * 366 * 86_400;
+    if (MIN..=MAX).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside {MIN}..={MAX} seconds"))
+    }
+}
+
+fn text(raw: &str) -> Result<String, String> {
+    Ok(raw.to_owned())
+}
+
+/// A path prefix such as `/paste`: empty, or `/` followed by path characters, no trailing `/`.
+fn url_prefix(raw: &str) -> Result<String, String> {
+    let p = raw.trim_end_matches('/');
+    if p.is_empty() {
+        return Ok(String::new());
+    }
+    let ok = p.starts_with('/')
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b));
+    if ok && !p.contains("//") {
+        Ok(p.to_owned())
+    } else {
+        Err(format!(
+            "`{raw}` is not a path prefix like `/paste` (letters, digits, `-._~`, separated by `/`)"
+        ))
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+pub const MAX_ANON: Setting<u64> = Setting {
+    name: "max_anon",
+    default: "3145728",
+    secret: false,
+    doc: "Largest paste an anonymous client may create, in bytes (3 MiB).",
+    parse: uint::<1, { 1024 * MIB }>,
+};
+
+pub const MAX_AUTH: Setting<u64> = Setting {
+    name: "max_auth",
+    default: "52428800",
+    secret: false,
+    doc: "Largest paste a client with a certificate fingerprint may create, in bytes (50 MiB).",
+    parse: uint::<1, { 1024 * MIB }>,
+};
+
+pub const EXPIRY_ANON: Setting<i64> = Setting {
+    name: "expiry_anon",
+    default: "86400",
+    secret: false,
+    doc: "Default lifetime of an anonymous paste, in seconds (1 day).",
+    parse: seconds::<1>,
+};
+
+pub const EXPIRY_UNTRUSTED: Setting<i64> = Setting {
+    name: "expiry_untrusted",
+    default: "604800",
+    secret: false,
+    doc: "Default lifetime of a paste from a certificate not issued by this server's CA, in seconds (7 days).",
+    parse: seconds::<1>,
+};
+
+pub const EXPIRY_TRUSTED: Setting<i64> = Setting {
+    name: "expiry_trusted",
+    default: "2592000",
+    secret: false,
+    doc: "Default lifetime of a paste from a certificate issued by this server's CA, in seconds (30 days).",
+    parse: seconds::<1>,
+};
+
+pub const MAX_EXPIRY: Setting<i64> = Setting {
+    name: "max_expiry",
+    default: "7776000",
+    secret: false,
+    doc: "Cap on `X-Expiry` and `X-Extend-Expiry`, in seconds (90 days).",
+    parse: seconds::<1>,
+};
+
+pub const PROXY_SECRET: Setting<String> = Setting {
+    name: "proxy_secret",
+    default: "",
+    secret: true,
+    doc: "When set, `X-SSL-Client-SHA1` is trusted only on requests whose `X-Proxy-Secret` \
+          header equals it; other requests are anonymous. Empty: no check.",
+    parse: text,
+};
+
+pub const URL_PREFIX: Setting<String> = Setting {
+    name: "url_prefix",
+    default: "",
+    secret: false,
+    doc: "Path prefix under which a reverse proxy publishes the service (e.g. `/paste`); \
+          URLs in responses include it. The proxy strips it before forwarding.",
+    parse: url_prefix,
+};
+
+pub const CLEANUP_INTERVAL: Setting<i64> = Setting {
+    name: "cleanup_interval",
+    default: "3600",
+    secret: false,
+    doc: "Minimum seconds between two cleanup passes run during requests (expired pastes). \
+          One request per interval, across all instances, does the work.",
+    parse: seconds::<1>,
+};
+
+/// Every setting, for `check-config`, the docs test and the host's typo warnings.
+pub const ALL: &[&dyn AnySetting] = &[
+    &MAX_ANON,
+    &MAX_AUTH,
+    &EXPIRY_ANON,
+    &EXPIRY_UNTRUSTED,
+    &EXPIRY_TRUSTED,
+    &MAX_EXPIRY,
+    &PROXY_SECRET,
+    &URL_PREFIX,
+    &CLEANUP_INTERVAL,
+];
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A variables source for tests.
+    #[derive(Default, Clone)]
+    pub struct MapVars(pub HashMap<String, String>);
+
+    impl MapVars {
+        pub fn with(mut self, name: &str, value: &str) -> Self {
+            self.0.insert(name.to_owned(), value.to_owned());
+            self
+        }
+    }
+
+    impl Variables for MapVars {
+        fn get(&self, name: &str) -> Result<Option<String>, String> {
+            Ok(self.0.get(name).cloned())
+        }
+    }
+
+    #[test]
+    fn every_default_parses() {
+        let vars = MapVars::default();
+        assert_eq!(Config::new(&vars).check_all(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn names_are_unique_and_valid_spin_variable_names() {
+        let mut seen = std::collections::HashSet::new();
+        for s in ALL {
+            assert!(seen.insert(s.name()), "duplicate {}", s.name());
+            let n = s.name();
+            assert!(n.starts_with(|c: char| c.is_ascii_lowercase()), "{n}");
+            assert!(
+                n.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "{n}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let vars = MapVars::default()
+            .with("max_anon", "lots")
+            .with("expiry_anon", "-5")
+            .with("url_prefix", "paste");
+        let errors = Config::new(&vars).check_all();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("`max_anon`") && errors[0].contains("lots"));
+        assert!(errors[1].contains("`expiry_anon`"));
+        assert!(errors[2].contains("`url_prefix`"));
+        assert!(Config::new(&vars).get(&MAX_ANON).is_err());
+    }
+
+    #[test]
+    fn empty_values_mean_default_and_prefixes_are_normalized() {
+        let vars = MapVars::default()
+            .with("max_anon", "  ")
+            .with("url_prefix", "/paste/");
+        let cfg = Config::new(&vars);
+        assert_eq!(cfg.get(&MAX_ANON), Ok(3 * MIB));
+        assert_eq!(cfg.get(&URL_PREFIX).as_deref(), Ok("/paste"));
+    }
+
+    #[test]
+    fn docs_list_every_setting_with_its_default() {
+        let doc = include_str!("../../docs/configuration.md");
+        for s in ALL {
+            let row_start = format!("| `{}` |", s.name());
+            let row = doc
+                .lines()
+                .find(|l| l.starts_with(&row_start))
+                .unwrap_or_else(|| panic!("docs/configuration.md lacks a row for `{}`", s.name()));
+            let default = if s.default_value().is_empty() {
+                "(empty)".to_owned()
+            } else {
+                format!("`{}`", s.default_value())
+            };
+            assert!(
+                row.contains(&default),
+                "docs/configuration.md: `{}` should show default {default}: {row}",
+                s.name()
+            );
+        }
+    }
+}

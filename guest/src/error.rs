@@ -1,0 +1,167 @@
+//! The one place where errors become HTTP statuses and JSON bodies.
+//!
+//! Messages are the reference's, word for word, because existing FlaskPaste
+//! clients match on them. Internal details (SQL errors, variable values) are
+//! logged with the request id, never sent to the client.
+
+use serde_json::{Value as Json, json};
+
+use crate::config::ConfigError;
+use crate::domain::paste::PasteError;
+use crate::http::Response;
+use crate::store::StoreError;
+
+/// An error response on its way out, plus what to log about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub body: Json,
+    pub headers: Vec<(&'static str, String)>,
+    /// Logged (with the request id) and never shown to the client.
+    pub internal: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: &str) -> Self {
+        Self::with_body(status, json!({ "error": message }))
+    }
+
+    pub fn with_body(status: u16, body: Json) -> Self {
+        Self {
+            status,
+            body,
+            headers: Vec::new(),
+            internal: None,
+        }
+    }
+
+    pub fn bad_request(message: &str) -> Self {
+        Self::new(400, message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(404, "Not found")
+    }
+
+    pub fn method_not_allowed(allow: &str) -> Self {
+        let mut e = Self::new(405, "Method not allowed");
+        e.headers.push(("allow", allow.to_owned()));
+        e
+    }
+
+    /// A failure of ours: 500 with a generic message, details to the log.
+    pub fn internal(detail: String) -> Self {
+        let mut e = Self::new(500, "Internal server error");
+        e.internal = Some(detail);
+        e
+    }
+
+    pub fn into_response(self) -> Response {
+        let mut resp = Response::json(self.status, &self.body);
+        for (name, value) in self.headers {
+            resp.headers.set(name, value);
+        }
+        resp
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DatabaseFull => {
+                let mut err = Self::new(507, "Storage quota exceeded");
+                err.internal = Some(e.to_string());
+                err
+            }
+            other => Self::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        let mut err = Self::with_body(
+            500,
+            json!({ "error": "Server configuration error", "variable": e.name }),
+        );
+        err.internal = Some(e.to_string());
+        err
+    }
+}
+
+impl From<PasteError> for ApiError {
+    fn from(e: PasteError) -> Self {
+        use PasteError as P;
+        match e {
+            P::NoContent => Self::bad_request("No content provided"),
+            P::PasswordTooLong => Self::bad_request("Password too long (max 1024 chars)"),
+            P::DisplayNameTooLong => Self::bad_request("Display name too long (max 128 chars)"),
+            P::DisplayNameInvalid => Self::bad_request("Display name contains invalid characters"),
+            P::TooLarge {
+                size,
+                max,
+                authenticated,
+            } => Self::with_body(
+                413,
+                json!({
+                    "error": "Paste too large",
+                    "size": size,
+                    "max_size": max,
+                    "authenticated": authenticated,
+                }),
+            ),
+            P::InvalidId => Self::bad_request("Invalid paste ID format"),
+            P::NotFound => Self::new(404, "Paste not found"),
+            P::PasswordRequired => Self::with_body(
+                401,
+                json!({ "error": "Password required", "password_protected": true }),
+            ),
+            P::InvalidPassword => Self::new(403, "Invalid password"),
+            P::AuthenticationRequired => Self::new(401, "Authentication required"),
+            P::PermissionDenied => Self::new(403, "Permission denied"),
+            P::AdminRequired => Self::new(403, "Admin access required"),
+            P::NoUpdates => Self::bad_request("No updates provided"),
+            P::BurnNotUpdatable => Self::bad_request("Cannot update burn-after-read paste"),
+            P::InvalidInput { name, reason } => Self::bad_request(&format!("Invalid {name}: {reason}")),
+            P::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_messages_follow_the_reference() {
+        let cases: Vec<(PasteError, u16, &str)> = vec![
+            (PasteError::NoContent, 400, "No content provided"),
+            (PasteError::InvalidId, 400, "Invalid paste ID format"),
+            (PasteError::NotFound, 404, "Paste not found"),
+            (PasteError::PasswordRequired, 401, "Password required"),
+            (PasteError::InvalidPassword, 403, "Invalid password"),
+            (PasteError::AuthenticationRequired, 401, "Authentication required"),
+            (PasteError::AdminRequired, 403, "Admin access required"),
+            (PasteError::NoUpdates, 400, "No updates provided"),
+            (
+                PasteError::BurnNotUpdatable,
+                400,
+                "Cannot update burn-after-read paste",
+            ),
+        ];
+        for (err, status, message) in cases {
+            let api = ApiError::from(err);
+            assert_eq!(api.status, status);
+            assert_eq!(api.body["error"], message);
+        }
+    }
+
+    #[test]
+    fn store_failures_hide_details() {
+        let api = ApiError::from(StoreError::Io("disk I/O error at /secret/path".into()));
+        assert_eq!(api.status, 500);
+        assert!(!api.body.to_string().contains("secret"));
+        assert!(api.internal.unwrap().contains("/secret/path"));
+        assert_eq!(ApiError::from(StoreError::DatabaseFull).status, 507);
+    }
+}

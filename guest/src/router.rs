@@ -1,0 +1,153 @@
+//! Routing: `(method, path)` to a handler, then the headers every response
+//! carries (security headers, `X-Request-ID`). Also the only place that turns
+//! an [`ApiError`] into a response, logging what the client must not see.
+
+use serde_json::json;
+
+use crate::api::{Ctx, Env, info, paste};
+use crate::domain::uuid_v4;
+use crate::error::ApiError;
+use crate::http::{Method, Request, Response};
+
+/// Sent on every response (the reference's list, verbatim).
+const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "strict-origin-when-cross-origin"),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+    (
+        "permissions-policy",
+        "geolocation=(), microphone=(), camera=()",
+    ),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
+    (
+        "cache-control",
+        "no-store, no-cache, must-revalidate, private",
+    ),
+    ("pragma", "no-cache"),
+];
+
+/// Longest client-supplied request id echoed back; longer ones are replaced.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route<'p> {
+    Index,
+    Health,
+    Pastes,
+    Paste(&'p str),
+    Raw(&'p str),
+}
+
+impl<'p> Route<'p> {
+    fn resolve(path: &'p str) -> Option<Self> {
+        let rest = path.strip_prefix('/')?;
+        let mut parts = rest.split('/');
+        let route = match (parts.next()?, parts.next(), parts.next()) {
+            ("", None, _) => Self::Index,
+            ("health", None, _) => Self::Health,
+            ("pastes", None, _) => Self::Pastes,
+            (id, None, _) => Self::Paste(id),
+            (id, Some("raw"), None) => Self::Raw(id),
+            _ => return None,
+        };
+        Some(route)
+    }
+
+    fn allow(self) -> &'static str {
+        match self {
+            Self::Index => "GET, HEAD, POST, OPTIONS",
+            Self::Health | Self::Pastes | Self::Raw(_) => "GET, HEAD, OPTIONS",
+            Self::Paste(_) => "GET, HEAD, PUT, DELETE, OPTIONS",
+        }
+    }
+}
+
+/// Handles one request; never fails: every error becomes a JSON response.
+pub fn handle(env: &Env<'_>, req: Request) -> Response {
+    let rid = request_id(req.headers.get("x-request-id"), env);
+    let ctx = Ctx::new(env, rid);
+    let head = req.method == Method::Head;
+    let mut resp = dispatch(&ctx, req).unwrap_or_else(|e| error_response(&ctx, e));
+    if head {
+        // HEAD answers with the headers of the GET, Content-Length included.
+        if !resp.headers.contains("content-length") {
+            resp.headers
+                .set("content-length", resp.body.len().to_string());
+        }
+        resp.body.clear();
+    }
+    for (name, value) in SECURITY_HEADERS {
+        resp.headers.set(name, *value);
+    }
+    resp.headers.set("x-request-id", ctx.rid.as_str());
+    resp
+}
+
+fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
+    let path = req.path.clone();
+    let route = Route::resolve(&path).ok_or_else(ApiError::not_found)?;
+    let head = req.method == Method::Head;
+    match (&req.method, route) {
+        (Method::Options, route) => Ok(Response::new(204).with_header("allow", route.allow())),
+        (Method::Get | Method::Head, Route::Index) => info::index(ctx, &req),
+        (Method::Post, Route::Index) => paste::create(ctx, req),
+        (Method::Get | Method::Head, Route::Health) => Ok(info::health(ctx)),
+        (Method::Get | Method::Head, Route::Pastes) => paste::list(ctx, &req),
+        (Method::Get | Method::Head, Route::Paste(id)) => paste::metadata(ctx, &req, id, head),
+        (Method::Put, Route::Paste(id)) => paste::update(ctx, req, id),
+        (Method::Delete, Route::Paste(id)) => paste::delete(ctx, &req, id),
+        (Method::Get | Method::Head, Route::Raw(id)) => paste::raw(ctx, &req, id, head),
+        (_, route) => Err(ApiError::method_not_allowed(route.allow())),
+    }
+}
+
+fn error_response(ctx: &Ctx<'_>, err: ApiError) -> Response {
+    if let Some(detail) = &err.internal {
+        let level = if err.status >= 500 { "ERROR" } else { "WARNING" };
+        ctx.log_event(level, json!({ "status": err.status, "message": detail }));
+    }
+    err.into_response()
+}
+
+/// The client's `X-Request-ID` if it is short and plain, else a new UUID:
+/// the id ends up in logs, so it must not carry control characters.
+fn request_id(sent: Option<&str>, env: &Env<'_>) -> String {
+    match sent {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID_LEN
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b)) =>
+        {
+            id.to_owned()
+        }
+        _ => uuid_v4(env.rng),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_resolve() {
+        assert_eq!(Route::resolve("/"), Some(Route::Index));
+        assert_eq!(Route::resolve("/health"), Some(Route::Health));
+        assert_eq!(Route::resolve("/pastes"), Some(Route::Pastes));
+        assert_eq!(Route::resolve("/abc"), Some(Route::Paste("abc")));
+        assert_eq!(Route::resolve("/abc/raw"), Some(Route::Raw("abc")));
+        assert_eq!(Route::resolve("/abc/raw/x"), None);
+        assert_eq!(Route::resolve("/abc/other"), None);
+        assert_eq!(Route::resolve("/abc/"), None);
+        assert_eq!(Route::resolve(""), None);
+        assert_eq!(Route::resolve("abc"), None);
+    }
+}

@@ -1,0 +1,139 @@
+//! Schema migrations and the per-request bookkeeping row.
+//!
+//! Migrations are numbered `.sql` files; each statement is run on its own
+//! (Spin's `execute` takes one statement) and must be idempotent, because
+//! concurrent first requests, or several hosts, may migrate together.
+//! The per-request cost is ONE query: the `meta` row, which also says when the
+//! last cleanup ran.
+
+use super::{Row, Sql, SqlExt, StoreError, Value};
+
+/// `(version, SQL)`; append only, never edit a released file.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_pastes.sql"))];
+
+/// The newest schema this build knows.
+pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// What the per-request bookkeeping query found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub schema_version: i64,
+    pub last_cleanup: i64,
+}
+
+/// Makes sure the schema is current and returns the bookkeeping row.
+///
+/// The common case is one `SELECT`. A database written by a newer build is
+/// used as it is: migrations only ever add.
+pub fn ensure_schema(db: &dyn Sql) -> Result<Meta, StoreError> {
+    match read_meta(db) {
+        Ok(meta) if meta.schema_version >= LATEST => Ok(meta),
+        Ok(meta) => {
+            migrate_from(db, meta.schema_version)?;
+            read_meta(db)
+        }
+        // A fresh database has no `meta` table yet.
+        Err(StoreError::Io(msg)) if msg.contains("no such table") => {
+            migrate_from(db, 0)?;
+            read_meta(db)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn read_meta(db: &dyn Sql) -> Result<Meta, StoreError> {
+    let row: Row = db.query_one(
+        "SELECT schema_version, last_cleanup FROM meta WHERE id = 1",
+        vec![],
+    )?;
+    Ok(Meta {
+        schema_version: row.i64(0)?,
+        last_cleanup: row.i64(1)?,
+    })
+}
+
+fn migrate_from(db: &dyn Sql, current: i64) -> Result<(), StoreError> {
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        for statement in statements(sql) {
+            if let Err(e) = db.execute(&statement, vec![]) {
+                // Another request may have applied this migration meanwhile
+                // (e.g. an ALTER TABLE that now fails as a duplicate).
+                match read_meta(db) {
+                    Ok(meta) if meta.schema_version >= *version => break,
+                    _ => return Err(e),
+                }
+            }
+        }
+        db.execute(
+            "UPDATE meta SET schema_version = ?1 WHERE id = 1 AND schema_version < ?1",
+            vec![Value::Integer(*version)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Splits a migration file into statements: `--` comment lines dropped, split on `;`.
+fn statements(sql: &str) -> Vec<String> {
+    let without_comments: String = sql
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Claims the cleanup slot if the last pass is older than `interval` seconds.
+/// One UPDATE: of many concurrent requests, exactly one wins the claim.
+pub fn claim_cleanup(db: &dyn Sql, now: i64, interval: i64) -> Result<bool, StoreError> {
+    let rows = db.execute(
+        "UPDATE meta SET last_cleanup = ?1 WHERE id = 1 AND last_cleanup <= ?1 - ?2 RETURNING 1",
+        vec![Value::Integer(now), Value::Integer(interval)],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::native::NativeSqlite;
+
+    #[test]
+    fn fresh_database_is_migrated_once_and_then_costs_one_query() {
+        let db = NativeSqlite::memory();
+        let meta = ensure_schema(&db).expect("migrate");
+        assert_eq!(meta.schema_version, LATEST);
+        assert_eq!(meta.last_cleanup, 0);
+        let before = db.statements_run();
+        ensure_schema(&db).expect("second call");
+        assert_eq!(db.statements_run() - before, 1);
+    }
+
+    #[test]
+    fn migrations_are_idempotent_when_raced() {
+        let db = NativeSqlite::memory();
+        migrate_from(&db, 0).expect("first");
+        // A second request that saw the old version applies everything again.
+        migrate_from(&db, 0).expect("second");
+        assert_eq!(read_meta(&db).expect("meta").schema_version, LATEST);
+    }
+
+    #[test]
+    fn cleanup_is_claimed_by_one_caller_per_interval() {
+        let db = NativeSqlite::memory();
+        ensure_schema(&db).expect("migrate");
+        assert!(claim_cleanup(&db, 10_000, 3600).expect("claim"));
+        assert!(!claim_cleanup(&db, 10_001, 3600).expect("claim"));
+        assert!(claim_cleanup(&db, 10_000 + 3600, 3600).expect("claim"));
+    }
+
+    #[test]
+    fn statements_skip_comments_and_blanks() {
+        let s = statements("-- a; comment\nCREATE TABLE a (x);\n\n-- x\nINSERT INTO a VALUES (1);\n");
+        assert_eq!(s, vec!["CREATE TABLE a (x)", "INSERT INTO a VALUES (1)"]);
+    }
+}

@@ -1,0 +1,17 @@
+//! The native wasmpaste host: serves the wasmpaste component (the same `.wasm`
+//! that runs on Spin) with wasmtime, wasi-http, tokio and rusqlite.
+//!
+//! It provides exactly what Spin provides to the component
+//! (`fermyon:spin/sqlite@2.0.0`, `fermyon:spin/variables@2.0.0`, WASI 0.2) and
+//! nothing else: no outbound HTTP, no files, no environment.
+
+// wasmtime's `bindgen!` expands to code that uses `unsafe` internally.
+#[allow(unsafe_code)]
+pub mod bindings;
+pub mod cli;
+pub mod engine;
+pub mod guest;
+pub mod server;
+pub mod sqlite;
+pub mod state;
+pub mod variables;

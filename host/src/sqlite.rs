@@ -1,0 +1,330 @@
+//! `fermyon:spin/sqlite@2.0.0` on rusqlite: policy (which database a guest may
+//! open) plus backend (a per-database connection pool).
+//!
+//! One connection per `open`, taken from a pool and given back when the guest
+//! drops the resource: never one connection shared by concurrent requests
+//! (guests interleave at epoch yields, so connection state would leak), and
+//! never a fresh connection per request (closing the last one checkpoints the
+//! WAL). Guests may not `ATTACH`, change pragmas or hold transactions open
+//! across calls: a transaction parked at an epoch yield would hold the write
+//! lock while every other writer waits in SQLite's busy handler.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperation};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use wasmtime::component::Resource;
+
+use crate::bindings::fermyon::spin::sqlite::{self, Error, QueryResult, RowResult, Value};
+use crate::state::HostState;
+
+/// The only database label a guest may open (Spin's default).
+pub const DEFAULT_LABEL: &str = "default";
+/// How long a statement waits for another writer before failing. Below the
+/// request deadline: epoch interruption cannot stop a guest inside a host call.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const STATEMENT_CACHE: usize = 64;
+/// Idle connections kept per database.
+const MAX_IDLE: usize = 32;
+/// Connections one request may hold open at once.
+pub const MAX_OPEN_PER_REQUEST: usize = 4;
+
+/// One SQLite database file and its idle connections.
+pub struct Database {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+}
+
+impl Database {
+    /// Opens (creating if needed) the database file and its directory, and
+    /// checks that it is usable, so a bad path fails at start, not per request.
+    pub fn open(path: &Path) -> wasmtime::Result<Arc<Self>> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                wasmtime::format_err!("cannot create the database directory {}: {e}", dir.display())
+            })?;
+        }
+        let db = Arc::new(Self {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+        });
+        let conn = db
+            .connect()
+            .map_err(|e| wasmtime::format_err!("cannot open the database {}: {e}", path.display()))?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+            .map_err(|e| wasmtime::format_err!("{} is not a usable SQLite database: {e}", path.display()))?;
+        db.give_back(conn);
+        Ok(db)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
+        let mut conn = rusqlite::Connection::open(&self.path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // NORMAL is durable across application crashes in WAL mode; a power
+        // loss can lose the last transactions, never corrupt the file.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        conn.authorizer(Some(guest_policy))?;
+        Ok(conn)
+    }
+
+    fn take(&self) -> rusqlite::Result<rusqlite::Connection> {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match idle {
+            Some(conn) => Ok(conn),
+            None => self.connect(),
+        }
+    }
+
+    fn give_back(&self, conn: rusqlite::Connection) {
+        if !conn.is_autocommit() {
+            // Unreachable while transactions are refused; kept as a guard so a
+            // connection never returns to the pool inside a transaction.
+            if conn.execute_batch("ROLLBACK").is_err() {
+                return;
+            }
+        }
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+/// What guest statements may do.
+fn guest_policy(ctx: AuthContext<'_>) -> Authorization {
+    match ctx.action {
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } | AuthAction::Pragma { .. } => {
+            Authorization::Deny
+        }
+        AuthAction::Transaction {
+            operation: TransactionOperation::Begin,
+        }
+        | AuthAction::Savepoint {
+            operation: TransactionOperation::Begin,
+            ..
+        } => Authorization::Deny,
+        _ => Authorization::Allow,
+    }
+}
+
+/// The host side of a guest's `connection` resource.
+pub struct Connection {
+    conn: Option<rusqlite::Connection>,
+    db: Arc<Database>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.db.give_back(conn);
+        }
+    }
+}
+
+impl Connection {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
+        let conn = self.conn.as_ref().ok_or(Error::InvalidConnection)?;
+        let mut stmt = conn.prepare_cached(sql).map_err(to_wit_error)?;
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let bound = params.iter().map(|v| {
+            ToSqlOutput::Borrowed(match v {
+                Value::Integer(i) => ValueRef::Integer(*i),
+                Value::Real(f) => ValueRef::Real(*f),
+                Value::Text(t) => ValueRef::Text(t.as_bytes()),
+                Value::Blob(b) => ValueRef::Blob(b),
+                Value::Null => ValueRef::Null,
+            })
+        });
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(bound))
+            .map_err(to_wit_error)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(to_wit_error)? {
+            let mut values = Vec::with_capacity(columns.len());
+            for i in 0..columns.len() {
+                values.push(match row.get_ref(i).map_err(to_wit_error)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => Value::Integer(i),
+                    ValueRef::Real(f) => Value::Real(f),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                });
+            }
+            out.push(RowResult { values });
+        }
+        Ok(QueryResult { columns, rows: out })
+    }
+}
+
+fn to_wit_error(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => Error::DatabaseFull,
+        Some(rusqlite::ErrorCode::AuthorizationForStatementDenied) => Error::AccessDenied,
+        _ => Error::Io(e.to_string()),
+    }
+}
+
+/// Per-request SQL state: which database this guest may open, and how many
+/// connections it holds.
+pub struct SqliteCtx {
+    db: Arc<Database>,
+    open: usize,
+}
+
+impl SqliteCtx {
+    pub fn new(db: Arc<Database>) -> Self {
+        Self { db, open: 0 }
+    }
+}
+
+impl sqlite::Host for HostState {}
+
+impl sqlite::HostConnection for HostState {
+    async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+        // Spin's rule: a label the component was not granted is access-denied.
+        if database != DEFAULT_LABEL {
+            return Ok(Err(Error::AccessDenied));
+        }
+        if self.sqlite.open >= MAX_OPEN_PER_REQUEST {
+            return Ok(Err(Error::Io(format!(
+                "too many open connections (at most {MAX_OPEN_PER_REQUEST} per request)"
+            ))));
+        }
+        let conn = match self.sqlite.db.take() {
+            Ok(conn) => conn,
+            Err(e) => return Ok(Err(to_wit_error(e))),
+        };
+        self.sqlite.open += 1;
+        let resource = self.table.push(Connection {
+            conn: Some(conn),
+            db: Arc::clone(&self.sqlite.db),
+        })?;
+        Ok(Ok(resource))
+    }
+
+    async fn execute(
+        &mut self,
+        conn: Resource<Connection>,
+        statement: String,
+        parameters: Vec<Value>,
+    ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        let conn = self.table.get(&conn)?;
+        Ok(conn.execute(&statement, &parameters))
+    }
+
+    async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(conn)?;
+        self.sqlite.open = self.sqlite.open.saturating_sub(1);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_db() -> (tempfile::TempDir, Arc<Database>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("nested/dir/t.db")).unwrap();
+        (dir, db)
+    }
+
+    fn conn(db: &Arc<Database>) -> Connection {
+        Connection {
+            conn: Some(db.take().unwrap()),
+            db: Arc::clone(db),
+        }
+    }
+
+    #[test]
+    fn round_trips_every_value_type() {
+        let (_dir, db) = temp_db();
+        let c = conn(&db);
+        c.execute("CREATE TABLE t (a, b, c, d, e)", &[]).unwrap();
+        c.execute(
+            "INSERT INTO t VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                Value::Integer(-7),
+                Value::Real(1.5),
+                Value::Text("héllo".into()),
+                Value::Blob(vec![0, 255]),
+                Value::Null,
+            ],
+        )
+        .unwrap();
+        let r = c.execute("SELECT a, b, c, d, e FROM t", &[]).unwrap();
+        assert_eq!(r.columns, ["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            r.rows[0].values,
+            vec![
+                Value::Integer(-7),
+                Value::Real(1.5),
+                Value::Text("héllo".into()),
+                Value::Blob(vec![0, 255]),
+                Value::Null
+            ]
+        );
+    }
+
+    #[test]
+    fn guests_cannot_attach_pragma_or_hold_transactions() {
+        let (dir, db) = temp_db();
+        let c = conn(&db);
+        let other = dir.path().join("other.db");
+        for sql in [
+            format!("ATTACH DATABASE '{}' AS o", other.display()),
+            "PRAGMA journal_mode = DELETE".to_owned(),
+            "PRAGMA max_page_count = 1000000".to_owned(),
+            "BEGIN".to_owned(),
+            "BEGIN IMMEDIATE".to_owned(),
+            "SAVEPOINT s".to_owned(),
+        ] {
+            assert_eq!(c.execute(&sql, &[]).unwrap_err(), Error::AccessDenied, "{sql}");
+        }
+        assert!(!other.exists());
+    }
+
+    #[test]
+    fn one_statement_per_call_and_errors_are_io() {
+        let (_dir, db) = temp_db();
+        let c = conn(&db);
+        assert!(matches!(
+            c.execute("SELECT 1; SELECT 2", &[]),
+            Err(Error::Io(_))
+        ));
+        assert!(matches!(c.execute("SELEKT", &[]), Err(Error::Io(_))));
+        assert!(matches!(
+            c.execute("SELECT ?1", &[]),
+            Err(Error::Io(_))
+        ));
+    }
+
+    #[test]
+    fn connections_return_to_the_pool() {
+        let (_dir, db) = temp_db();
+        drop(conn(&db));
+        assert_eq!(db.idle.lock().unwrap().len(), 1);
+        let a = conn(&db);
+        let b = conn(&db);
+        assert_eq!(db.idle.lock().unwrap().len(), 0);
+        drop((a, b));
+        assert_eq!(db.idle.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn unusable_files_fail_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("garbage.db");
+        std::fs::write(&path, vec![0x42; 4096]).unwrap();
+        assert!(Database::open(&path).is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! The per-request store data: one flat struct with the resource table, the
+//! WASI and wasi-http contexts, limits, and our SQL and variables backends.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+    WasiHttpView,
+};
+
+use crate::sqlite::{Database, SqliteCtx};
+use crate::variables::Variables;
+
+/// Most resources (streams, fields, connections...) a guest may hold at once.
+const MAX_RESOURCES: usize = 10_000;
+
+pub struct HostState {
+    pub table: ResourceTable,
+    pub wasi: WasiCtx,
+    pub http: WasiHttpCtx,
+    pub hooks: DenyOutbound,
+    pub limits: StoreLimits,
+    pub sqlite: SqliteCtx,
+    pub variables: Variables,
+}
+
+impl HostState {
+    pub fn new(db: Arc<Database>, variables: Variables, max_memory: usize) -> Self {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        Self {
+            table,
+            // Only stderr, for the guest's JSON log lines; no files, no env, no network.
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            hooks: DenyOutbound,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(max_memory)
+                .trap_on_grow_failure(true)
+                .build(),
+            sqlite: SqliteCtx::new(db),
+            variables,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// The guest has no business making outbound HTTP requests: refuse them all.
+pub struct DenyOutbound;
+
+impl WasiHttpHooks for DenyOutbound {
+    #[allow(clippy::type_complexity)]
+    fn send_request(
+        &mut self,
+        _request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                    ),
+                    HttpError,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(HttpError::HttpRequestDenied) })
+    }
+}

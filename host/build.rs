@@ -21,7 +21,10 @@ fn main() {
         }
         None => build_guest(&out_dir),
     };
-    println!("cargo:rustc-env=WASMPASTE_GUEST_WASM_PATH={}", wasm.display());
+    println!(
+        "cargo:rustc-env=WASMPASTE_GUEST_WASM_PATH={}",
+        wasm.display()
+    );
 }
 
 fn build_guest(out_dir: &Path) -> PathBuf {
@@ -30,7 +33,13 @@ fn build_guest(out_dir: &Path) -> PathBuf {
         .parent()
         .expect("host/ lives in the workspace root")
         .to_path_buf();
-    for watched in ["guest/src", "guest/migrations", "guest/Cargo.toml", "wit", "Cargo.lock"] {
+    for watched in [
+        "guest/src",
+        "guest/migrations",
+        "guest/Cargo.toml",
+        "wit",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     require_wasm_target();
@@ -39,7 +48,14 @@ fn build_guest(out_dir: &Path) -> PathBuf {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(&root)
-        .args(["build", "--release", "--package", "wasmpaste-guest", "--target", TARGET])
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "wasmpaste-guest",
+            "--target",
+            TARGET,
+        ])
         .arg("--target-dir")
         .arg(&target_dir)
         // The outer build's flags are for the host, not for wasm.
@@ -51,7 +67,9 @@ fn build_guest(out_dir: &Path) -> PathBuf {
         .status()
         .expect("failed to run cargo for the guest component");
     if !status.success() {
-        panic!("building the guest component (wasmpaste-guest for {TARGET}) failed; see the errors above");
+        fail(&format!(
+            "building the guest component (wasmpaste-guest for {TARGET}) failed; see the errors above"
+        ));
     }
     target_dir
         .join(TARGET)
@@ -71,9 +89,15 @@ fn require_wasm_target() {
     if let Some(sysroot) = sysroot
         && !sysroot.join("lib/rustlib").join(TARGET).exists()
     {
-        panic!(
+        fail(&format!(
             "the Rust target {TARGET} is not installed (needed to build the guest component).\n\
              Install it with:\n\n    rustup target add {TARGET}\n"
-        );
+        ));
     }
+}
+
+/// Stops the build with a message Cargo shows as it is.
+fn fail(message: &str) -> ! {
+    eprintln!("error: {message}");
+    std::process::exit(1)
 }

@@ -195,7 +195,9 @@ fn write_all(body: &OutgoingBody, mut data: &[u8]) -> Result<(), StreamError> {
             }
             stream.subscribe().block();
         };
-        let n = usize::try_from(permitted).unwrap_or(usize::MAX).min(data.len());
+        let n = usize::try_from(permitted)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
         stream.write(&data[..n])?;
         data = &data[n..];
     }

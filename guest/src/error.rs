@@ -15,7 +15,8 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: u16,
-    pub body: Json,
+    /// Boxed: errors travel through every `Result` of the request path.
+    pub body: Box<Json>,
     pub headers: Vec<(&'static str, String)>,
     /// Logged (with the request id) and never shown to the client.
     pub internal: Option<String>,
@@ -29,7 +30,7 @@ impl ApiError {
     pub fn with_body(status: u16, body: Json) -> Self {
         Self {
             status,
-            body,
+            body: Box::new(body),
             headers: Vec::new(),
             internal: None,
         }
@@ -122,7 +123,9 @@ impl From<PasteError> for ApiError {
             P::AdminRequired => Self::new(403, "Admin access required"),
             P::NoUpdates => Self::bad_request("No updates provided"),
             P::BurnNotUpdatable => Self::bad_request("Cannot update burn-after-read paste"),
-            P::InvalidInput { name, reason } => Self::bad_request(&format!("Invalid {name}: {reason}")),
+            P::InvalidInput { name, reason } => {
+                Self::bad_request(&format!("Invalid {name}: {reason}"))
+            }
             P::Store(e) => e.into(),
         }
     }
@@ -140,7 +143,11 @@ mod tests {
             (PasteError::NotFound, 404, "Paste not found"),
             (PasteError::PasswordRequired, 401, "Password required"),
             (PasteError::InvalidPassword, 403, "Invalid password"),
-            (PasteError::AuthenticationRequired, 401, "Authentication required"),
+            (
+                PasteError::AuthenticationRequired,
+                401,
+                "Authentication required",
+            ),
             (PasteError::AdminRequired, 403, "Admin access required"),
             (PasteError::NoUpdates, 400, "No updates provided"),
             (

@@ -110,7 +110,11 @@ fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
 
 fn error_response(ctx: &Ctx<'_>, err: ApiError) -> Response {
     if let Some(detail) = &err.internal {
-        let level = if err.status >= 500 { "ERROR" } else { "WARNING" };
+        let level = if err.status >= 500 {
+            "ERROR"
+        } else {
+            "WARNING"
+        };
         ctx.log_event(level, json!({ "status": err.status, "message": detail }));
     }
     err.into_response()

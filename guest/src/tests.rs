@@ -35,7 +35,13 @@ impl App {
         }
     }
 
-    fn send(&self, method: Method, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+    fn send(
+        &self,
+        method: Method,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let mut h = Headers::new();
         for (n, v) in headers {
@@ -144,7 +150,10 @@ fn unknown_paths_and_methods() {
     assert_eq!(json(&resp)["error"], "Not found");
     let resp = app.send(patch(), "/0123456789abcdef", &[], b"");
     assert_eq!(resp.status, 405);
-    assert_eq!(header(&resp, "allow"), Some("GET, HEAD, PUT, DELETE, OPTIONS"));
+    assert_eq!(
+        header(&resp, "allow"),
+        Some("GET, HEAD, PUT, DELETE, OPTIONS")
+    );
     let resp = app.send(Method::Options, "/", &[], b"");
     assert_eq!(resp.status, 204);
     assert_eq!(header(&resp, "allow"), Some("GET, HEAD, POST, OPTIONS"));
@@ -161,7 +170,10 @@ fn health_reports_the_database() {
 #[test]
 fn create_raw_and_read_back() {
     let app = App::new();
-    let created = app.create(&[("Content-Type", "application/x-www-form-urlencoded")], b"hello\nworld\n");
+    let created = app.create(
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"hello\nworld\n",
+    );
     let id = created["id"].as_str().unwrap();
     assert_eq!(created["url"], format!("/{id}"));
     assert_eq!(created["raw"], format!("/{id}/raw"));
@@ -183,14 +195,32 @@ fn create_raw_and_read_back() {
 #[test]
 fn json_bodies() {
     let app = App::new();
-    let created = app.create(&[("Content-Type", "application/json")], br#"{"content":"Hello, World!"}"#);
+    let created = app.create(
+        &[("Content-Type", "application/json")],
+        br#"{"content":"Hello, World!"}"#,
+    );
     let raw = app.get(&format!("/{}/raw", created["id"].as_str().unwrap()));
     assert_eq!(raw.body, b"Hello, World!");
-    let bad = app.send(Method::Post, "/", &[("Content-Type", "application/json")], b"{nope");
+    let bad = app.send(
+        Method::Post,
+        "/",
+        &[("Content-Type", "application/json")],
+        b"{nope",
+    );
     assert_eq!(bad.status, 400);
     assert_eq!(json(&bad)["error"], "Invalid JSON body");
-    for body in [&br#"{"text":"x"}"#[..], br#"{"content":42}"#, br#"{"content":""}"#, b"[]"] {
-        let resp = app.send(Method::Post, "/", &[("Content-Type", "application/json; charset=utf-8")], body);
+    for body in [
+        &br#"{"text":"x"}"#[..],
+        br#"{"content":42}"#,
+        br#"{"content":""}"#,
+        b"[]",
+    ] {
+        let resp = app.send(
+            Method::Post,
+            "/",
+            &[("Content-Type", "application/json; charset=utf-8")],
+            body,
+        );
         assert_eq!(resp.status, 400);
         assert_eq!(json(&resp)["error"], "No content provided");
     }
@@ -206,7 +236,11 @@ fn empty_body_is_no_content() {
 
 #[test]
 fn oversized_bodies_get_the_reference_413() {
-    let app = App::with_vars(MapVars::default().with("max_anon", "10").with("max_auth", "20"));
+    let app = App::with_vars(
+        MapVars::default()
+            .with("max_anon", "10")
+            .with("max_auth", "20"),
+    );
     let resp = app.send(Method::Post, "/", &[], &[b'x'; 11]);
     assert_eq!(resp.status, 413);
     let body = json(&resp);
@@ -256,7 +290,13 @@ fn reading_a_paste_costs_two_statements() {
 #[test]
 fn bad_ids_are_400_and_unknown_ids_404() {
     let app = App::new();
-    for bad in ["/XYZ", "/ABCDEF0123456789", "/abc", "/%2e%2e", "/0123456789abcdeg/raw"] {
+    for bad in [
+        "/XYZ",
+        "/ABCDEF0123456789",
+        "/abc",
+        "/%2e%2e",
+        "/0123456789abcdeg/raw",
+    ] {
         let resp = app.get(bad);
         assert_eq!(resp.status, 400, "{bad}");
         assert_eq!(json(&resp)["error"], "Invalid paste ID format");
@@ -271,16 +311,28 @@ fn display_names_only_for_authenticated_clients() {
     let app = App::new();
     let anon = app.create(&[("X-Display-Name", "ignored")], b"x1");
     assert!(anon.get("display_name").is_none());
-    let named = app.create(&[("X-SSL-Client-SHA1", FP), ("X-Display-Name", "project notes")], b"x2");
+    let named = app.create(
+        &[
+            ("X-SSL-Client-SHA1", FP),
+            ("X-Display-Name", "project notes"),
+        ],
+        b"x2",
+    );
     assert_eq!(named["display_name"], "project notes");
     assert_eq!(named["owner"], FP);
     let resp = app.send(
         Method::Post,
         "/",
-        &[("X-SSL-Client-SHA1", FP), ("X-Display-Name", &"n".repeat(129))],
+        &[
+            ("X-SSL-Client-SHA1", FP),
+            ("X-Display-Name", &"n".repeat(129)),
+        ],
         b"x3",
     );
-    assert_eq!(json(&resp)["error"], "Display name too long (max 128 chars)");
+    assert_eq!(
+        json(&resp)["error"],
+        "Display name too long (max 128 chars)"
+    );
 }
 
 #[test]
@@ -288,7 +340,10 @@ fn proxy_secret_makes_unproven_fingerprints_anonymous() {
     let app = App::with_vars(MapVars::default().with("proxy_secret", "s3cret"));
     let without = app.create(&[("X-SSL-Client-SHA1", FP)], b"a");
     assert!(without.get("owner").is_none());
-    let with = app.create(&[("X-SSL-Client-SHA1", FP), ("X-Proxy-Secret", "s3cret")], b"b");
+    let with = app.create(
+        &[("X-SSL-Client-SHA1", FP), ("X-Proxy-Secret", "s3cret")],
+        b"b",
+    );
     assert_eq!(with["owner"], FP);
 }
 
@@ -318,7 +373,12 @@ fn listing_shows_iso_dates_and_truncated_owner() {
     assert_eq!(p["created_at"], "2023-11-14T22:13:20Z");
     assert_eq!(p["owner"], "a1b2c3d4...");
     assert_eq!(p["password_protected"], false);
-    let resp = app.send(Method::Get, "/pastes?limit=abc", &[("X-SSL-Client-SHA1", FP)], b"");
+    let resp = app.send(
+        Method::Get,
+        "/pastes?limit=abc",
+        &[("X-SSL-Client-SHA1", FP)],
+        b"",
+    );
     assert_eq!(resp.status, 400);
     assert_eq!(app.get("/pastes").status, 401);
 }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::{Parser, ValueEnum};
 use wasmtime::bail;
 use wasmtime::error::Context as _;
-use clap::{Parser, ValueEnum};
 
 use crate::engine::{Limits, Runtime};
 use crate::server::Server;
@@ -108,7 +108,9 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
     std::io::stdout().flush()?;
     tracing::info!(%addr, db = %runtime.db.path().display(), "serving");
 
-    Arc::new(Server::new(runtime)).serve(listener, shutdown_signal()).await
+    Arc::new(Server::new(runtime))
+        .serve(listener, shutdown_signal())
+        .await
 }
 
 /// Refuses to start on bad guest settings; warns about `WASMPASTE_*` names nothing reads.

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::error::Context as _;
 use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::error::Context as _;
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
     UpdateDeadline,
@@ -48,7 +48,12 @@ pub struct Runtime {
 
 impl Runtime {
     /// Compiles `wasm` and links it against WASI, wasi-http, sqlite and variables.
-    pub fn new(wasm: &[u8], db: Arc<Database>, variables: Variables, limits: Limits) -> wasmtime::Result<Self> {
+    pub fn new(
+        wasm: &[u8],
+        db: Arc<Database>,
+        variables: Variables,
+        limits: Limits,
+    ) -> wasmtime::Result<Self> {
         let engine = new_engine(&limits)?;
         let component = Component::new(&engine, wasm).context("the component failed to compile")?;
         let mut linker = Linker::<HostState>::new(&engine);

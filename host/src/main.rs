@@ -3,7 +3,10 @@ use clap::Parser as _;
 fn main() -> std::process::ExitCode {
     let args = wasmpaste_host::cli::Args::parse();
     wasmpaste_host::cli::init_logging(args.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -120,7 +120,11 @@ impl Server {
         Ok(())
     }
 
-    async fn handle(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<HyperOutgoingBody> {
+    async fn handle(
+        &self,
+        req: hyper::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> hyper::Response<HyperOutgoingBody> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
@@ -162,7 +166,6 @@ impl Server {
         if let Ok(addr) = HeaderValue::from_str(&peer.to_string()) {
             headers.insert("spin-client-addr", addr);
         }
-        
 
         let runtime = Arc::clone(&self.runtime);
         let mut store = runtime.store();
@@ -209,7 +212,9 @@ impl Server {
             // The guest never set a response: find out why from the task.
             Err(_) => {
                 let err = match task.await {
-                    Ok(Ok(())) => wasmtime::format_err!("the guest returned without sending a response"),
+                    Ok(Ok(())) => {
+                        wasmtime::format_err!("the guest returned without sending a response")
+                    }
                     Ok(Err(e)) => e,
                     Err(e) => wasmtime::Error::from(e),
                 };

@@ -43,18 +43,23 @@ impl Database {
     pub fn open(path: &Path) -> wasmtime::Result<Arc<Self>> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                wasmtime::format_err!("cannot create the database directory {}: {e}", dir.display())
+                wasmtime::format_err!(
+                    "cannot create the database directory {}: {e}",
+                    dir.display()
+                )
             })?;
         }
         let db = Arc::new(Self {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
         });
-        let conn = db
-            .connect()
-            .map_err(|e| wasmtime::format_err!("cannot open the database {}: {e}", path.display()))?;
+        let conn = db.connect().map_err(|e| {
+            wasmtime::format_err!("cannot open the database {}: {e}", path.display())
+        })?;
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
-            .map_err(|e| wasmtime::format_err!("{} is not a usable SQLite database: {e}", path.display()))?;
+            .map_err(|e| {
+                wasmtime::format_err!("{} is not a usable SQLite database: {e}", path.display())
+            })?;
         db.give_back(conn);
         Ok(db)
     }
@@ -134,7 +139,7 @@ impl Connection {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
         let conn = self.conn.as_ref().ok_or(Error::InvalidConnection)?;
         let mut stmt = conn.prepare_cached(sql).map_err(to_wit_error)?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let bound = params.iter().map(|v| {
             ToSqlOutput::Borrowed(match v {
                 Value::Integer(i) => ValueRef::Integer(*i),
@@ -189,7 +194,10 @@ impl SqliteCtx {
 impl sqlite::Host for HostState {}
 
 impl sqlite::HostConnection for HostState {
-    async fn open(&mut self, database: String) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
+    async fn open(
+        &mut self,
+        database: String,
+    ) -> wasmtime::Result<Result<Resource<Connection>, Error>> {
         // Spin's rule: a label the component was not granted is access-denied.
         if database != DEFAULT_LABEL {
             return Ok(Err(Error::AccessDenied));
@@ -263,16 +271,16 @@ mod tests {
         .unwrap();
         let r = c.execute("SELECT a, b, c, d, e FROM t", &[]).unwrap();
         assert_eq!(r.columns, ["a", "b", "c", "d", "e"]);
-        assert_eq!(
-            r.rows[0].values,
-            vec![
+        assert!(matches!(
+            r.rows[0].values.as_slice(),
+            [
                 Value::Integer(-7),
-                Value::Real(1.5),
-                Value::Text("héllo".into()),
-                Value::Blob(vec![0, 255]),
+                Value::Real(f),
+                Value::Text(t),
+                Value::Blob(b),
                 Value::Null
-            ]
-        );
+            ] if *f == 1.5 && t == "héllo" && b == &[0, 255]
+        ));
     }
 
     #[test]
@@ -288,7 +296,10 @@ mod tests {
             "BEGIN IMMEDIATE".to_owned(),
             "SAVEPOINT s".to_owned(),
         ] {
-            assert_eq!(c.execute(&sql, &[]).unwrap_err(), Error::AccessDenied, "{sql}");
+            assert!(
+                matches!(c.execute(&sql, &[]), Err(Error::AccessDenied)),
+                "{sql}"
+            );
         }
         assert!(!other.exists());
     }
@@ -302,10 +313,7 @@ mod tests {
             Err(Error::Io(_))
         ));
         assert!(matches!(c.execute("SELEKT", &[]), Err(Error::Io(_))));
-        assert!(matches!(
-            c.execute("SELECT ?1", &[]),
-            Err(Error::Io(_))
-        ));
+        assert!(matches!(c.execute("SELECT ?1", &[]), Err(Error::Io(_))));
     }
 
     #[test]

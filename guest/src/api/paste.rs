@@ -125,10 +125,7 @@ pub fn create(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
         } else {
             req.headers.get("content-type").map(str::to_owned)
         },
-        burn_after_read: req
-            .headers
-            .get("x-burn-after-read")
-            .is_some_and(is_truthy),
+        burn_after_read: req.headers.get("x-burn-after-read").is_some_and(is_truthy),
         expiry: req.headers.get("x-expiry").map(str::to_owned),
         password,
         display_name,
@@ -166,7 +163,13 @@ fn insert_flags(body: &mut Map<String, Json>, meta: &PasteMeta) {
 
 pub fn metadata(ctx: &Ctx<'_>, req: &Request, id: &str, head: bool) -> Result<Response, ApiError> {
     ctx.prepare_db()?;
-    let meta = domain::metadata(ctx.db(), ctx.now(), id, password(&req.headers).as_deref(), !head)?;
+    let meta = domain::metadata(
+        ctx.db(),
+        ctx.now(),
+        id,
+        password(&req.headers).as_deref(),
+        !head,
+    )?;
     let mut body = Map::new();
     body.insert("id".into(), json!(meta.id));
     body.insert("mime_type".into(), json!(meta.mime_type));
@@ -180,7 +183,13 @@ pub fn metadata(ctx: &Ctx<'_>, req: &Request, id: &str, head: bool) -> Result<Re
 
 pub fn raw(ctx: &Ctx<'_>, req: &Request, id: &str, head: bool) -> Result<Response, ApiError> {
     ctx.prepare_db()?;
-    let raw = domain::raw(ctx.db(), ctx.now(), id, password(&req.headers).as_deref(), head)?;
+    let raw = domain::raw(
+        ctx.db(),
+        ctx.now(),
+        id,
+        password(&req.headers).as_deref(),
+        head,
+    )?;
     let mut resp = Response::new(200).with_header("content-type", raw.meta.mime_type.as_str());
     if mime::is_inline(&raw.meta.mime_type) {
         resp.headers.set("content-disposition", "inline");

@@ -111,8 +111,14 @@ mod tests {
     fn proxy_secret_gates_the_fingerprint() {
         assert_eq!(claimed_fingerprint(Some(FP), "", None).as_deref(), Some(FP));
         assert_eq!(claimed_fingerprint(Some(FP), "s3cret", None), None);
-        assert_eq!(claimed_fingerprint(Some(FP), "s3cret", Some(b"wrong")), None);
-        assert_eq!(claimed_fingerprint(Some(FP), "s3cret", Some(b"s3cre")), None);
+        assert_eq!(
+            claimed_fingerprint(Some(FP), "s3cret", Some(b"wrong")),
+            None
+        );
+        assert_eq!(
+            claimed_fingerprint(Some(FP), "s3cret", Some(b"s3cre")),
+            None
+        );
         assert_eq!(
             claimed_fingerprint(Some(FP), "s3cret", Some(b"s3cret")).as_deref(),
             Some(FP)

@@ -168,7 +168,10 @@ mod tests {
         assert_eq!(detect("héllo wörld".as_bytes(), None), TEXT_PLAIN);
         assert_eq!(detect(b"<html><script>x</script></html>", None), TEXT_PLAIN);
         assert_eq!(detect(&[0xff, 0xfe, 0x00, 0x81], None), OCTET_STREAM);
-        assert_eq!(detect(&[0xc3], Some("application/octet-stream")), OCTET_STREAM);
+        assert_eq!(
+            detect(&[0xc3], Some("application/octet-stream")),
+            OCTET_STREAM
+        );
     }
 
     #[test]

@@ -41,14 +41,14 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Bytes from lowercase or uppercase hex; `None` if malformed.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     s.as_bytes()
         .chunks(2)
         .map(|pair| {
             let d = |c: u8| char::from(c).to_digit(16);
-            Some(u8::try_from(d(pair[0])? * 16 + d(pair[1])?).ok()?)
+            u8::try_from(d(pair[0])? * 16 + d(pair[1])?).ok()
         })
         .collect()
 }

@@ -76,13 +76,19 @@ mod tests {
     fn known_answer_matches_rfc_7914_vector() {
         // PBKDF2-HMAC-SHA256, P="passwd", S="salt", c=1 (RFC 7914 section 11).
         let stored = hash_with(b"passwd", b"salt", 1);
-        assert!(stored.ends_with("$55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"));
+        assert!(
+            stored.ends_with("$55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc")
+        );
     }
 
     #[test]
     fn round_trip_and_wrong_password() {
         let rng = SeqRng::default();
-        let stored = hash_with("pässwörd ✓".as_bytes(), b"0123456789abcdef0123456789abcdef", 1000);
+        let stored = hash_with(
+            "pässwörd ✓".as_bytes(),
+            b"0123456789abcdef0123456789abcdef",
+            1000,
+        );
         assert!(verify("pässwörd ✓".as_bytes(), &stored));
         assert!(!verify(b"passwort", &stored));
         assert!(!verify(b"", &stored));

@@ -133,7 +133,8 @@ pub fn validate_display_name(raw: &str) -> Result<String, PasteError> {
         return Err(PasteError::DisplayNameTooLong);
     }
     let invalid = |c: char| {
-        c.is_control() || matches!(c, '\u{200e}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        c.is_control()
+            || matches!(c, '\u{200e}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     };
     if name.chars().any(invalid) {
         return Err(PasteError::DisplayNameInvalid);
@@ -215,9 +216,8 @@ pub fn create(
             }
         }
     }
-    try_insert(db, paste)?.map_err(|_| {
-        PasteError::Store(StoreError::Io("could not find an unused paste id".into()))
-    })
+    try_insert(db, paste)?
+        .map_err(|_| PasteError::Store(StoreError::Io("could not find an unused paste id".into())))
 }
 
 /// One insert attempt: the stored metadata, or the paste back if its id was taken.
@@ -236,7 +236,7 @@ fn try_insert(db: &dyn Sql, paste: NewPaste) -> Result<Result<PasteMeta, NewPast
     };
     match store::insert(db, paste) {
         Ok(()) => Ok(Ok(meta)),
-        Err(InsertError::IdTaken(paste)) => Ok(Err(paste)),
+        Err(InsertError::IdTaken(paste)) => Ok(Err(*paste)),
         Err(InsertError::Store(e)) => Err(e.into()),
     }
 }
@@ -567,10 +567,7 @@ mod tests {
     #[test]
     fn display_names_are_checked() {
         assert_eq!(validate_display_name("  notes "), Ok("notes".into()));
-        assert_eq!(
-            validate_display_name(&"é".repeat(128)),
-            Ok("é".repeat(128))
-        );
+        assert_eq!(validate_display_name(&"é".repeat(128)), Ok("é".repeat(128)));
         assert_eq!(
             validate_display_name(&"x".repeat(129)),
             Err(PasteError::DisplayNameTooLong)
@@ -599,6 +596,45 @@ mod tests {
         let again = metadata(&db, 1002, &meta.id, None, true).unwrap();
         assert_eq!(again.size, 5);
         assert_eq!(again.last_accessed, 1002);
+    }
+
+    /// Draws the given byte for each call in turn, then 0xff forever.
+    struct ScriptedRng(std::cell::RefCell<Vec<u8>>);
+
+    impl Rng for ScriptedRng {
+        fn fill(&self, buf: &mut [u8]) {
+            let next = self.0.borrow_mut().pop().unwrap_or(0xff);
+            buf.fill(next);
+        }
+    }
+
+    #[test]
+    fn id_collisions_are_retried_without_losing_content() {
+        let db = db();
+        let who = Identity::anonymous();
+        create(
+            &db,
+            &ScriptedRng(vec![0].into()),
+            0,
+            &who,
+            &policy(),
+            text("first"),
+        )
+        .unwrap();
+        // Two draws collide with the existing id, the third is free.
+        let rng = ScriptedRng(vec![1, 0, 0].into());
+        let meta = create(&db, &rng, 0, &who, &policy(), text("second")).unwrap();
+        assert_eq!(meta.id, "0101010101010101");
+        assert_eq!(
+            raw(&db, 0, &meta.id, None, false).unwrap().content,
+            b"second"
+        );
+        // When every draw collides the request fails cleanly.
+        let rng = ScriptedRng(vec![0, 0, 0].into());
+        assert!(matches!(
+            create(&db, &rng, 0, &who, &policy(), text("third")),
+            Err(PasteError::Store(_))
+        ));
     }
 
     #[test]
@@ -783,7 +819,15 @@ mod tests {
             Err(PasteError::PermissionDenied)
         );
         assert_eq!(
-            update(&db, &rng, 1, &Identity::anonymous(), &policy(), &meta.id, upd()),
+            update(
+                &db,
+                &rng,
+                1,
+                &Identity::anonymous(),
+                &policy(),
+                &meta.id,
+                upd()
+            ),
             Err(PasteError::AuthenticationRequired)
         );
         assert_eq!(

@@ -133,7 +133,8 @@ mod tests {
 
     #[test]
     fn statements_skip_comments_and_blanks() {
-        let s = statements("-- a; comment\nCREATE TABLE a (x);\n\n-- x\nINSERT INTO a VALUES (1);\n");
+        let s =
+            statements("-- a; comment\nCREATE TABLE a (x);\n\n-- x\nINSERT INTO a VALUES (1);\n");
         assert_eq!(s, vec!["CREATE TABLE a (x)", "INSERT INTO a VALUES (1)"]);
     }
 }

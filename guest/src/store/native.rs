@@ -60,18 +60,16 @@ impl NativeSqlite {
             .iter()
             .map(|v| {
                 ToSqlOutput::Borrowed(match v {
-                Value::Null => ValueRef::Null,
-                Value::Integer(i) => ValueRef::Integer(*i),
-                Value::Real(f) => ValueRef::Real(*f),
-                Value::Text(t) => ValueRef::Text(t.as_bytes()),
+                    Value::Null => ValueRef::Null,
+                    Value::Integer(i) => ValueRef::Integer(*i),
+                    Value::Real(f) => ValueRef::Real(*f),
+                    Value::Text(t) => ValueRef::Text(t.as_bytes()),
                     Value::Blob(b) => ValueRef::Blob(b),
                 })
             })
             .collect();
         let columns = stmt.column_count();
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params))
-            .map_err(io)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(io)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(io)? {
             let mut values = Vec::with_capacity(columns);

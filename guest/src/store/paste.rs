@@ -60,7 +60,7 @@ pub struct NewPaste {
 #[derive(Debug)]
 pub enum InsertError {
     /// The id is taken; the paste comes back (content uncopied) for another try.
-    IdTaken(NewPaste),
+    IdTaken(Box<NewPaste>),
     Store(StoreError),
 }
 
@@ -92,7 +92,7 @@ pub fn insert(db: &dyn Sql, mut paste: NewPaste) -> Result<(), InsertError> {
             if let Some(Value::Blob(content)) = params.pop() {
                 paste.content = content;
             }
-            Err(InsertError::IdTaken(paste))
+            Err(InsertError::IdTaken(Box::new(paste)))
         }
         Err(e) => Err(InsertError::Store(e)),
     }
@@ -123,14 +123,13 @@ pub fn touch(db: &dyn Sql, id: &str, now: i64) -> Result<Option<PasteMeta>, Stor
     .transpose()
 }
 
+/// A paste's metadata and, when it could be returned at once, its content.
+pub type Touched = (PasteMeta, Option<Vec<u8>>);
+
 /// The first step of reading content: records the access and, when the paste
 /// is neither protected nor burn-after-read, returns the content in the same
 /// statement. Otherwise `content` is `None` and the caller decides what follows.
-pub fn touch_with_content(
-    db: &dyn Sql,
-    id: &str,
-    now: i64,
-) -> Result<Option<(PasteMeta, Option<Vec<u8>>)>, StoreError> {
+pub fn touch_with_content(db: &dyn Sql, id: &str, now: i64) -> Result<Option<Touched>, StoreError> {
     let Some(mut row) = db.query_opt(
         &format!(
             "UPDATE pastes SET last_accessed = ?2 WHERE id = ?1 AND expires_at > ?2 \

@@ -1,0 +1,199 @@
+//! Shared harness of the end-to-end tests: starts the real `wasmpaste` binary
+//! on 127.0.0.1:0 with a temporary database and talks to it over HTTP.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+/// A client certificate fingerprint (40 lowercase hex digits).
+pub const ALICE: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
+pub const BOB: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub client: Client,
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts a server with default settings.
+    pub fn start() -> Self {
+        Self::with_env(&[])
+    }
+
+    /// Starts a server with extra `WASMPASTE_*` environment variables.
+    pub fn with_env(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, env)
+    }
+
+    /// Starts a server on an existing directory (restarts keep the database).
+    pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
+        let (child, addr, stderr) =
+            spawn(&dir.path().join("wasmpaste.db"), env).expect("server starts");
+        let client = Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        Self {
+            child,
+            addr,
+            dir,
+            client,
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub fn put(&self, path: &str) -> RequestBuilder {
+        self.client.put(self.url(path))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    pub fn head(&self, path: &str) -> RequestBuilder {
+        self.client.head(self.url(path))
+    }
+
+    /// Creates a paste and returns the 201 body.
+    pub fn create(&self, body: impl Into<reqwest::blocking::Body>) -> Value {
+        self.create_with(self.post("/").body(body))
+    }
+
+    pub fn create_with(&self, req: RequestBuilder) -> Value {
+        let resp = req.send().expect("POST /");
+        assert_eq!(resp.status(), 201, "create failed");
+        resp.json().expect("JSON")
+    }
+
+    /// Sends raw bytes on a fresh connection and returns everything read back.
+    pub fn raw_exchange(&self, request: &[u8]) -> String {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        stream.write_all(request).expect("write");
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// The server's stderr so far (logs of host and guest).
+    pub fn logs(&self) -> Vec<String> {
+        self.stderr.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGKILL and hands the directory back for a restart.
+    pub fn kill(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("wasmpaste.db")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Spawned = (
+    Child,
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+);
+
+/// Runs the binary and waits for its "listening on" line.
+pub fn spawn(db: &std::path::Path, env: &[(&str, &str)]) -> Result<Spawned, String> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmpaste"));
+    cmd.env("WASMPASTE_LISTEN", "127.0.0.1:0")
+        .env("WASMPASTE_DB", db)
+        .env("RUST_LOG", "info")
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+    let stderr_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&stderr_lines);
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Ok(mut l) = sink.lock() {
+                l.push(line);
+            }
+        }
+    });
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    match lines.next() {
+        Some(Ok(line)) => {
+            let addr = line
+                .strip_prefix("wasmpaste listening on http://")
+                .ok_or_else(|| format!("unexpected first line: {line}"))?
+                .parse()
+                .map_err(|e| format!("bad address in {line}: {e}"))?;
+            // Keep draining stdout so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            Ok((child, addr, stderr_lines))
+        }
+        _ => {
+            let status = child.wait().map_err(|e| e.to_string())?;
+            std::thread::sleep(Duration::from_millis(100));
+            let logs = stderr_lines
+                .lock()
+                .map(|l| l.join("\n"))
+                .unwrap_or_default();
+            Err(format!(
+                "server exited ({status}) before listening:\n{logs}"
+            ))
+        }
+    }
+}
+
+/// The JSON body of a response, after checking its status.
+#[allow(clippy::panic)] // test harness: a failed expectation is a failed test
+pub fn json(resp: Response, status: u16) -> Value {
+    let got = resp.status().as_u16();
+    let text = resp.text().expect("body");
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The `error` message of a JSON error response with the given status.
+pub fn error(resp: Response, status: u16) -> String {
+    json(resp, status)["error"]
+        .as_str()
+        .expect("an `error` string")
+        .to_owned()
+}

@@ -1,0 +1,159 @@
+//! Ugly inputs over raw sockets and concurrency: nothing here may crash the
+//! server, leak a 500, or lose data.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Server, json};
+
+#[test]
+fn http10_without_host_gets_a_json_400() {
+    let s = Server::start();
+    let resp = s.raw_exchange(b"GET /health HTTP/1.0\r\n\r\n");
+    assert!(resp.starts_with("HTTP/1.0 400"), "{resp}");
+    assert!(resp.contains("\"error\""), "{resp}");
+    assert!(resp.contains("x-content-type-options: nosniff"), "{resp}");
+}
+
+#[test]
+fn garbage_and_huge_heads_are_refused_and_the_server_lives_on() {
+    let s = Server::start();
+    let garbage = s.raw_exchange(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n");
+    assert!(
+        garbage.is_empty() || garbage.starts_with("HTTP/1.1 400"),
+        "{garbage}"
+    );
+    let mut huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 200_000));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let resp = s.raw_exchange(&huge);
+    assert!(
+        resp.is_empty() || resp.starts_with("HTTP/1.1 431"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
+    assert_eq!(s.get("/health").send().unwrap().status(), 200);
+}
+
+#[test]
+fn non_utf8_header_values_are_handled() {
+    let s = Server::start();
+    let resp = s.raw_exchange(
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\
+          X-SSL-Client-SHA1: a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2\r\n\
+          X-Display-Name: caf\xe9\r\n\r\nabc",
+    );
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
+    assert!(
+        resp.contains("Display name contains invalid characters"),
+        "{resp}"
+    );
+    let resp = s.raw_exchange(
+        b"POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 3\r\n\
+          X-Expiry: \xff\xfe\r\nX-Burn-After-Read: \xff\r\n\r\nabc",
+    );
+    assert!(resp.starts_with("HTTP/1.1 201"), "{resp}");
+}
+
+#[test]
+fn client_disconnecting_mid_upload_does_not_hurt_the_server() {
+    let s = Server::start();
+    for _ in 0..5 {
+        let mut stream = TcpStream::connect(s.addr).unwrap();
+        stream
+            .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\npartial body")
+            .unwrap();
+        drop(stream);
+    }
+    // And one that disconnects while the response is being written.
+    let big = s.create(vec![7u8; 2 * 1024 * 1024]);
+    let mut stream = TcpStream::connect(s.addr).unwrap();
+    write!(
+        stream,
+        "GET /{}/raw HTTP/1.1\r\nHost: x\r\n\r\n",
+        big["id"].as_str().unwrap()
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(s.get("/health").send().unwrap().status(), 200);
+    let id = s.create("still here")["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.get(&format!("/{id}/raw")).send().unwrap().text().unwrap(),
+        "still here"
+    );
+    assert!(
+        !s.logs().iter().any(|l| l.contains("panicked")),
+        "{:#?}",
+        s.logs()
+    );
+}
+
+#[test]
+fn spoofed_spin_headers_are_dropped() {
+    // The guest must only ever see the host's own spin-client-addr; a client
+    // copy would let anyone pick their rate-limit bucket. Until a route shows
+    // the address, check that a spoofing request is served normally.
+    let s = Server::start();
+    let resp = s
+        .get("/health")
+        .header("spin-client-addr", "6.6.6.6:1")
+        .header("spin-full-url", "http://evil/")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[test]
+fn concurrent_creates_are_all_stored_intact() {
+    let s = Server::start();
+    let created: Vec<(String, Vec<u8>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32u8)
+            .map(|i| {
+                let s = &s;
+                scope.spawn(move || {
+                    let body: Vec<u8> = (0..=255u8).cycle().take(4096).map(|j| j ^ i).collect();
+                    let v = s.create(body.clone());
+                    (v["id"].as_str().unwrap().to_owned(), body)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut ids: Vec<_> = created.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 32);
+    for (id, body) in &created {
+        let got = s
+            .get(&format!("/{id}/raw"))
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        assert_eq!(got.as_ref(), body.as_slice());
+    }
+}
+
+#[test]
+fn options_and_head_on_every_route() {
+    let s = Server::start();
+    let resp = s
+        .client
+        .request(reqwest::Method::OPTIONS, s.url("/"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, POST, OPTIONS");
+    let head = s.head("/").send().unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.headers().contains_key("content-length"));
+    let head = s.head("/health").send().unwrap();
+    assert_eq!(head.status(), 200);
+    let body = json(s.get("/health").send().unwrap(), 200);
+    assert_eq!(body["status"], "healthy");
+}

@@ -52,9 +52,13 @@ impl IncomingHandler for Component {
 impl MaintenanceGuest for Component {
     fn cleanup() -> Result<CleanupReport, String> {
         let db = SpinSqlite::open_default().map_err(|e| e.to_string())?;
-        let report = maintenance::cleanup(&db, unix_now()).map_err(|e| e.to_string())?;
+        let cfg = Config::new(&SpinVariables);
+        let r = maintenance::cleanup(&db, &cfg, unix_now()).map_err(|e| e.to_string())?;
         Ok(CleanupReport {
-            expired_pastes: report.expired_pastes,
+            expired_pastes: r.expired_pastes,
+            used_nonces: r.used_nonces,
+            rate_windows: r.rate_windows,
+            content_hashes: r.content_hashes,
         })
     }
 

@@ -132,6 +132,39 @@ fn seconds<const MIN: i64>(raw: &str) -> Result<i64, String> {
     }
 }
 
+/// A number of leading zero bits for proof-of-work; 0 disables it.
+fn bits(raw: &str) -> Result<u32, String> {
+    let v: u32 = raw
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a whole number of bits"))?;
+    // 40 bits is already ~10^12 hashes: anything above is a typo, not a policy.
+    if v <= 40 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0..=40 bits"))
+    }
+}
+
+/// Bits per byte of Shannon entropy, 0 (disabled) to 8.
+fn entropy(raw: &str) -> Result<f64, String> {
+    let v: f64 = raw
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a number"))?;
+    if (0.0..=8.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0..=8 bits per byte"))
+    }
+}
+
+fn flag(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("`{raw}` is not a boolean (use 1 or 0)")),
+    }
+}
+
 fn text(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
@@ -226,9 +259,163 @@ pub const CLEANUP_INTERVAL: Setting<i64> = Setting {
     name: "cleanup_interval",
     default: "3600",
     secret: false,
-    doc: "Minimum seconds between two cleanup passes run during requests (expired pastes). \
-          One request per interval, across all instances, does the work.",
+    doc: "Minimum seconds between two cleanup passes run during requests (expired pastes, \
+          used challenges, ended rate and dedup windows). One request per interval, across \
+          all instances, does the work.",
     parse: seconds::<1>,
+};
+
+pub const POW_DIFFICULTY: Setting<u32> = Setting {
+    name: "pow_difficulty",
+    default: "20",
+    secret: false,
+    doc: "Leading zero bits a proof-of-work solution needs to create a paste or short URL. \
+          0 disables proof-of-work.",
+    parse: bits,
+};
+
+pub const POW_TTL: Setting<i64> = Setting {
+    name: "pow_ttl",
+    default: "300",
+    secret: false,
+    doc: "Seconds a challenge stays valid.",
+    parse: seconds::<1>,
+};
+
+pub const POW_SECRET: Setting<String> = Setting {
+    name: "pow_secret",
+    default: "",
+    secret: true,
+    doc: "Key that signs challenges (HMAC-SHA256). Empty: a random key is generated once and \
+          stored in the database, so every instance and restart agrees.",
+    parse: text,
+};
+
+pub const REGISTER_POW: Setting<u32> = Setting {
+    name: "register_pow",
+    default: "24",
+    secret: false,
+    doc: "Leading zero bits of the challenge for certificate registration \
+          (`GET /register/challenge`). 0 disables it.",
+    parse: bits,
+};
+
+pub const ANTIFLOOD_THRESHOLD: Setting<u64> = Setting {
+    name: "antiflood_threshold",
+    default: "5",
+    secret: false,
+    doc: "Creations per `antiflood_window` beyond which the challenge difficulty rises \
+          (one breach). 0 disables anti-flood.",
+    parse: uint::<0, { u32::MAX as u64 }>,
+};
+
+pub const ANTIFLOOD_WINDOW: Setting<i64> = Setting {
+    name: "antiflood_window",
+    default: "60",
+    secret: false,
+    doc: "Seconds of the anti-flood counting window.",
+    parse: seconds::<1>,
+};
+
+pub const ANTIFLOOD_STEP: Setting<u32> = Setting {
+    name: "antiflood_step",
+    default: "2",
+    secret: false,
+    doc: "Bits added to the difficulty per breach.",
+    parse: bits,
+};
+
+pub const ANTIFLOOD_MAX: Setting<u32> = Setting {
+    name: "antiflood_max",
+    default: "28",
+    secret: false,
+    doc: "Highest difficulty anti-flood raises to, in bits.",
+    parse: bits,
+};
+
+pub const ANTIFLOOD_DECAY: Setting<i64> = Setting {
+    name: "antiflood_decay",
+    default: "60",
+    secret: false,
+    doc: "Seconds without a breach after which the difficulty returns to `pow_difficulty`.",
+    parse: seconds::<1>,
+};
+
+pub const RATE_MAX: Setting<u64> = Setting {
+    name: "rate_max",
+    default: "10",
+    secret: false,
+    doc: "Creations (`POST /`, `POST /s`) per client IP per `rate_window`. 0 disables \
+          rate limiting.",
+    parse: uint::<0, { u32::MAX as u64 }>,
+};
+
+pub const RATE_WINDOW: Setting<i64> = Setting {
+    name: "rate_window",
+    default: "60",
+    secret: false,
+    doc: "Seconds of the rate-limit window.",
+    parse: seconds::<1>,
+};
+
+pub const RATE_AUTH_MULT: Setting<u64> = Setting {
+    name: "rate_auth_mult",
+    default: "5",
+    secret: false,
+    doc: "Multiplier of `rate_max` for clients with a certificate fingerprint.",
+    parse: uint::<1, 1000>,
+};
+
+pub const DEDUP_WINDOW: Setting<i64> = Setting {
+    name: "dedup_window",
+    default: "3600",
+    secret: false,
+    doc: "Seconds during which identical content is counted.",
+    parse: seconds::<1>,
+};
+
+pub const DEDUP_MAX: Setting<u64> = Setting {
+    name: "dedup_max",
+    default: "3",
+    secret: false,
+    doc: "Identical pastes (same SHA-256) accepted per `dedup_window`; further ones get 429. \
+          0 disables deduplication.",
+    parse: uint::<0, { u32::MAX as u64 }>,
+};
+
+pub const MIN_SIZE: Setting<u64> = Setting {
+    name: "min_size",
+    default: "0",
+    secret: false,
+    doc: "Smallest paste accepted, in bytes (e.g. 64 to enforce encryption). 0 disables it.",
+    parse: uint::<0, { 1024 * MIB }>,
+};
+
+pub const MIN_ENTROPY: Setting<f64> = Setting {
+    name: "min_entropy",
+    default: "0",
+    secret: false,
+    doc: "Lowest Shannon entropy accepted, in bits per byte (0 to 8; encrypted data is ~7.5-8, \
+          English text ~4-5). 0 disables the check.",
+    parse: entropy,
+};
+
+pub const MIN_ENTROPY_SIZE: Setting<u64> = Setting {
+    name: "min_entropy_size",
+    default: "256",
+    secret: false,
+    doc: "Pastes smaller than this many bytes are exempt from `min_entropy` (entropy of small \
+          samples is meaningless).",
+    parse: uint::<0, { 1024 * MIB }>,
+};
+
+pub const REQUIRE_BINARY: Setting<bool> = Setting {
+    name: "require_binary",
+    default: "0",
+    secret: false,
+    doc: "1: accept only content with no recognizable format (neither valid UTF-8 nor any \
+          known file type), i.e. client-side encrypted data.",
+    parse: flag,
 };
 
 /// Every setting, for `check-config`, the docs test and the host's typo warnings.
@@ -242,6 +429,24 @@ pub const ALL: &[&dyn AnySetting] = &[
     &PROXY_SECRET,
     &URL_PREFIX,
     &CLEANUP_INTERVAL,
+    &POW_DIFFICULTY,
+    &POW_TTL,
+    &POW_SECRET,
+    &REGISTER_POW,
+    &ANTIFLOOD_THRESHOLD,
+    &ANTIFLOOD_WINDOW,
+    &ANTIFLOOD_STEP,
+    &ANTIFLOOD_MAX,
+    &ANTIFLOOD_DECAY,
+    &RATE_MAX,
+    &RATE_WINDOW,
+    &RATE_AUTH_MULT,
+    &DEDUP_WINDOW,
+    &DEDUP_MAX,
+    &MIN_SIZE,
+    &MIN_ENTROPY,
+    &MIN_ENTROPY_SIZE,
+    &REQUIRE_BINARY,
 ];
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 use serde_json::{Value as Json, json};
 
 use crate::config::ConfigError;
+use crate::domain::abuse::{AbuseError, ENTROPY_HINT};
 use crate::domain::paste::PasteError;
+use crate::domain::pow::PowError;
 use crate::http::Response;
 use crate::store::StoreError;
 
@@ -127,6 +129,68 @@ impl From<PasteError> for ApiError {
                 Self::bad_request(&format!("Invalid {name}: {reason}"))
             }
             P::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Where a client gets a fresh challenge; the hint of "Proof-of-work required".
+pub const CHALLENGE_HINT: &str = "GET /challenge for a new challenge";
+
+impl From<AbuseError> for ApiError {
+    fn from(e: AbuseError) -> Self {
+        use AbuseError as A;
+        match e {
+            A::Pow(PowError::Required) => Self::with_body(
+                400,
+                json!({ "error": "Proof-of-work required", "hint": CHALLENGE_HINT }),
+            ),
+            A::Pow(PowError::Failed(reason)) => {
+                Self::bad_request(&format!("Proof-of-work failed: {reason}"))
+            }
+            A::Replayed => Self::bad_request("Proof-of-work failed: Challenge already used"),
+            A::RateLimited(s) => {
+                let mut err = Self::with_body(
+                    429,
+                    json!({ "error": "Rate limit exceeded", "retry_after": s.retry_after }),
+                );
+                err.headers.extend([
+                    ("retry-after", s.retry_after.to_string()),
+                    ("x-ratelimit-limit", s.limit.to_string()),
+                    ("x-ratelimit-remaining", s.remaining.to_string()),
+                    ("x-ratelimit-reset", s.reset.to_string()),
+                ]);
+                err
+            }
+            A::Duplicate { count, window } => Self::with_body(
+                429,
+                json!({
+                    "error": "Duplicate content rate limit exceeded",
+                    "count": count,
+                    "window_seconds": window,
+                }),
+            ),
+            A::TooSmall { size, min } => Self::with_body(
+                400,
+                json!({ "error": "Paste too small", "size": size, "min_size": min }),
+            ),
+            A::Recognizable { detected } => Self::with_body(
+                400,
+                json!({
+                    "error": "Recognizable format not allowed",
+                    "detected": detected,
+                    "hint": ENTROPY_HINT,
+                }),
+            ),
+            A::LowEntropy { entropy, min } => Self::with_body(
+                400,
+                json!({
+                    "error": "Content entropy too low",
+                    "entropy": (entropy * 100.0).round() / 100.0,
+                    "min_entropy": min,
+                    "hint": ENTROPY_HINT,
+                }),
+            ),
+            A::Store(e) => e.into(),
         }
     }
 }

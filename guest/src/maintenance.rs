@@ -3,53 +3,121 @@
 //! Both paths run the same code; the throttle is claimed in SQL so only one
 //! request per interval, across every instance and host, does the work.
 
+use crate::config::{self, Config, ConfigError};
 use crate::domain::paste;
-use crate::store::migrations::{self, claim_cleanup};
+use crate::store::abuse;
+use crate::store::migrations::{self, Meta, claim_cleanup};
 use crate::store::{Sql, StoreError};
 
 /// What one pass removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CleanupReport {
     pub expired_pastes: u64,
+    pub used_nonces: u64,
+    pub rate_windows: u64,
+    pub content_hashes: u64,
 }
 
-/// One full cleanup pass.
-pub fn cleanup(db: &dyn Sql, now: i64) -> Result<CleanupReport, StoreError> {
+/// Why maintenance could not run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MaintenanceError {
+    Store(StoreError),
+    Config(ConfigError),
+}
+
+impl From<StoreError> for MaintenanceError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<ConfigError> for MaintenanceError {
+    fn from(e: ConfigError) -> Self {
+        Self::Config(e)
+    }
+}
+
+impl std::fmt::Display for MaintenanceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(e) => e.fmt(f),
+            Self::Config(e) => e.fmt(f),
+        }
+    }
+}
+
+/// One full cleanup pass (the schema is migrated first if needed).
+pub fn cleanup(
+    db: &dyn Sql,
+    cfg: &Config<'_>,
+    now: i64,
+) -> Result<CleanupReport, MaintenanceError> {
     migrations::ensure_schema(db)?;
+    pass(db, cfg, now)
+}
+
+fn pass(db: &dyn Sql, cfg: &Config<'_>, now: i64) -> Result<CleanupReport, MaintenanceError> {
+    let abuse = abuse::cleanup(
+        db,
+        now,
+        cfg.get(&config::RATE_WINDOW)?,
+        cfg.get(&config::DEDUP_WINDOW)?,
+    )?;
     Ok(CleanupReport {
         expired_pastes: paste::cleanup(db, now)?,
+        used_nonces: abuse.nonces,
+        rate_windows: abuse.rate_windows,
+        content_hashes: abuse.content_hashes,
     })
 }
 
-/// Per-request bookkeeping: schema check (one query) and, at most once per
-/// `interval` seconds, a cleanup pass. `Some` when this request ran the pass.
+/// Per-request bookkeeping: the schema check (one query, which also returns
+/// the bookkeeping row) and, at most once per `cleanup_interval`, a cleanup
+/// pass. The report is `Some` when this request ran the pass.
 pub fn on_request(
     db: &dyn Sql,
+    cfg: &Config<'_>,
     now: i64,
-    interval: i64,
-) -> Result<Option<CleanupReport>, StoreError> {
+) -> Result<(Meta, Option<CleanupReport>), MaintenanceError> {
     let meta = migrations::ensure_schema(db)?;
+    let interval = cfg.get(&config::CLEANUP_INTERVAL)?;
     if now - meta.last_cleanup < interval || !claim_cleanup(db, now, interval)? {
-        return Ok(None);
+        return Ok((meta, None));
     }
-    Ok(Some(CleanupReport {
-        expired_pastes: paste::cleanup(db, now)?,
-    }))
+    let report = pass(db, cfg, now)?;
+    Ok((meta, Some(report)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::MapVars;
     use crate::store::native::NativeSqlite;
 
     #[test]
     fn request_path_cleans_at_most_once_per_interval() {
         let db = NativeSqlite::memory();
-        assert!(on_request(&db, 10_000, 3600).unwrap().is_some());
+        let vars = MapVars::default();
+        let cfg = Config::new(&vars);
+        assert!(on_request(&db, &cfg, 10_000).unwrap().1.is_some());
         let before = db.statements_run();
-        assert_eq!(on_request(&db, 10_001, 3600).unwrap(), None);
+        assert_eq!(on_request(&db, &cfg, 10_001).unwrap().1, None);
         // Within the interval a request pays exactly one query.
         assert_eq!(db.statements_run() - before, 1);
-        assert!(on_request(&db, 13_600, 3600).unwrap().is_some());
+        assert!(on_request(&db, &cfg, 13_600).unwrap().1.is_some());
+    }
+
+    #[test]
+    fn a_pass_reports_what_it_removed() {
+        let db = NativeSqlite::memory();
+        let vars = MapVars::default();
+        let cfg = Config::new(&vars);
+        migrations::ensure_schema(&db).unwrap();
+        abuse::consume_nonce(&db, "n", 5).unwrap();
+        abuse::rate_hit(&db, "1.1.1.1", 0, 60).unwrap();
+        let report = cleanup(&db, &cfg, 100).unwrap();
+        assert_eq!(report.used_nonces, 1);
+        assert_eq!(report.rate_windows, 1);
+        assert_eq!(report.expired_pastes, 0);
     }
 }

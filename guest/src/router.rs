@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::api::{Ctx, Env, info, paste};
+use crate::api::{Ctx, Env, abuse, info, paste};
 use crate::domain::uuid_v4;
 use crate::error::ApiError;
 use crate::http::{Method, Request, Response};
@@ -40,6 +40,8 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 enum Route<'p> {
     Index,
     Health,
+    Challenge,
+    RegisterChallenge,
     Pastes,
     Paste(&'p str),
     Raw(&'p str),
@@ -52,6 +54,8 @@ impl<'p> Route<'p> {
         let route = match (parts.next()?, parts.next(), parts.next()) {
             ("", None, _) => Self::Index,
             ("health", None, _) => Self::Health,
+            ("challenge", None, _) => Self::Challenge,
+            ("register", Some("challenge"), None) => Self::RegisterChallenge,
             ("pastes", None, _) => Self::Pastes,
             (id, None, _) => Self::Paste(id),
             (id, Some("raw"), None) => Self::Raw(id),
@@ -63,7 +67,11 @@ impl<'p> Route<'p> {
     fn allow(self) -> &'static str {
         match self {
             Self::Index => "GET, HEAD, POST, OPTIONS",
-            Self::Health | Self::Pastes | Self::Raw(_) => "GET, HEAD, OPTIONS",
+            Self::Health
+            | Self::Challenge
+            | Self::RegisterChallenge
+            | Self::Pastes
+            | Self::Raw(_) => "GET, HEAD, OPTIONS",
             Self::Paste(_) => "GET, HEAD, PUT, DELETE, OPTIONS",
         }
     }
@@ -99,6 +107,8 @@ fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         (Method::Get | Method::Head, Route::Index) => info::index(ctx, &req),
         (Method::Post, Route::Index) => paste::create(ctx, req),
         (Method::Get | Method::Head, Route::Health) => Ok(info::health(ctx)),
+        (Method::Get | Method::Head, Route::Challenge) => abuse::challenge(ctx),
+        (Method::Get | Method::Head, Route::RegisterChallenge) => abuse::register_challenge(ctx),
         (Method::Get | Method::Head, Route::Pastes) => paste::list(ctx, &req),
         (Method::Get | Method::Head, Route::Paste(id)) => paste::metadata(ctx, &req, id, head),
         (Method::Put, Route::Paste(id)) => paste::update(ctx, req, id),
@@ -146,6 +156,11 @@ mod tests {
         assert_eq!(Route::resolve("/"), Some(Route::Index));
         assert_eq!(Route::resolve("/health"), Some(Route::Health));
         assert_eq!(Route::resolve("/pastes"), Some(Route::Pastes));
+        assert_eq!(Route::resolve("/challenge"), Some(Route::Challenge));
+        assert_eq!(
+            Route::resolve("/register/challenge"),
+            Some(Route::RegisterChallenge)
+        );
         assert_eq!(Route::resolve("/abc"), Some(Route::Paste("abc")));
         assert_eq!(Route::resolve("/abc/raw"), Some(Route::Raw("abc")));
         assert_eq!(Route::resolve("/abc/raw/x"), None);

@@ -22,11 +22,26 @@ struct App {
 }
 
 impl App {
+    /// Abuse controls off: these tests are about the paste API itself.
     fn new() -> Self {
         Self::with_vars(MapVars::default())
     }
 
     fn with_vars(vars: MapVars) -> Self {
+        let mut vars = vars;
+        for (name, off) in [
+            ("pow_difficulty", "0"),
+            ("rate_max", "0"),
+            ("dedup_max", "0"),
+        ] {
+            vars.0
+                .entry(name.to_owned())
+                .or_insert_with(|| off.to_owned());
+        }
+        Self::with_exact_vars(vars)
+    }
+
+    fn with_exact_vars(vars: MapVars) -> Self {
         Self {
             db: NativeSqlite::memory(),
             vars,

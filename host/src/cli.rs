@@ -150,7 +150,13 @@ async fn migrate_and_clean(runtime: &Runtime) -> wasmtime::Result<()> {
         .call_cleanup(&mut store)
         .await?
         .map_err(|e| wasmtime::format_err!("the database is not usable: {e}"))?;
-    tracing::info!(expired_pastes = report.expired_pastes, "startup cleanup");
+    tracing::info!(
+        expired_pastes = report.expired_pastes,
+        used_nonces = report.used_nonces,
+        rate_windows = report.rate_windows,
+        content_hashes = report.content_hashes,
+        "startup cleanup"
+    );
     Ok(())
 }
 

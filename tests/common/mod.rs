@@ -16,6 +16,13 @@ use serde_json::Value;
 pub const ALICE: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
 pub const BOB: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
 
+/// Settings that turn the abuse controls off.
+const ABUSE_OFF: &[(&str, &str)] = &[
+    ("WASMPASTE_POW_DIFFICULTY", "0"),
+    ("WASMPASTE_RATE_MAX", "0"),
+    ("WASMPASTE_DEDUP_MAX", "0"),
+];
+
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
@@ -25,19 +32,37 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server with default settings.
+    /// Starts a server with the abuse controls (proof-of-work, rate limits,
+    /// dedup) off, for tests of everything else.
     pub fn start() -> Self {
         Self::with_env(&[])
     }
 
-    /// Starts a server with extra `WASMPASTE_*` environment variables.
+    /// Like [`Server::start`], with extra `WASMPASTE_*` environment variables
+    /// (which may turn abuse controls back on).
     pub fn with_env(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         Self::start_in(dir, env)
     }
 
-    /// Starts a server on an existing directory (restarts keep the database).
+    /// A server with the production defaults (abuse controls on) plus `env`.
+    pub fn with_defaults_and(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::launch(dir, env)
+    }
+
+    /// Like [`Server::with_env`] on an existing directory (restarts keep the database).
     pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
+        let mut all: Vec<(&str, &str)> = ABUSE_OFF
+            .iter()
+            .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
+            .copied()
+            .collect();
+        all.extend_from_slice(env);
+        Self::launch(dir, &all)
+    }
+
+    fn launch(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let (child, addr, stderr) =
             spawn(&dir.path().join("wasmpaste.db"), env).expect("server starts");
         let client = Client::builder()
@@ -196,4 +221,35 @@ pub fn error(resp: Response, status: u16) -> String {
         .as_str()
         .expect("an `error` string")
         .to_owned()
+}
+
+/// A proof-of-work solver, written from the reference's algorithm alone:
+/// the smallest N with at least `difficulty` leading zero bits in
+/// SHA-256(nonce ":" N).
+pub fn solve(nonce: &str, difficulty: u32) -> u64 {
+    use sha2::{Digest, Sha256};
+    (0u64..)
+        .find(|n| {
+            let hash = Sha256::digest(format!("{nonce}:{n}").as_bytes());
+            let mut zeros = 0;
+            for byte in hash.iter() {
+                zeros += byte.leading_zeros();
+                if *byte != 0 {
+                    break;
+                }
+            }
+            zeros >= difficulty
+        })
+        .expect("a solution exists")
+}
+
+/// Fetches a challenge and solves it: `(token, solution)`.
+pub fn solved_challenge(s: &Server, path: &str) -> (String, String) {
+    let c = json(s.get(path).send().expect("challenge"), 200);
+    let nonce = c["nonce"].as_str().expect("nonce");
+    let difficulty = u32::try_from(c["difficulty"].as_u64().expect("difficulty")).expect("small");
+    (
+        c["token"].as_str().expect("token").to_owned(),
+        solve(nonce, difficulty).to_string(),
+    )
 }

@@ -55,7 +55,7 @@ pub fn index(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
 
 pub fn health(ctx: &Ctx<'_>) -> Response {
     match ctx.prepare_db() {
-        Ok(()) => Response::json(200, &json!({ "status": "healthy", "database": "ok" })),
+        Ok(_) => Response::json(200, &json!({ "status": "healthy", "database": "ok" })),
         Err(e) => {
             ctx.log_event(
                 "ERROR",

@@ -3,19 +3,26 @@
 //! Handlers never write SQL and never decide rules; they translate between
 //! HTTP and `domain`. Errors leave through [`ApiError`] only.
 
+pub mod abuse;
 pub mod info;
 pub mod paste;
+
+use std::cell::OnceCell;
 
 use serde_json::json;
 
 use crate::config::{self, Config, Variables};
-use crate::domain::Rng;
 use crate::domain::identity::{self, Identity};
+use crate::domain::{Rng, hex};
 use crate::error::ApiError;
 use crate::http::Headers;
 use crate::log::{self, Log};
-use crate::maintenance;
+use crate::maintenance::{self, MaintenanceError};
 use crate::store::Sql;
+use crate::store::migrations::{self, Meta};
+
+/// Bytes of a generated proof-of-work key.
+const POW_KEY_BYTES: usize = 32;
 
 /// What the platform gives one request: database, configuration, randomness,
 /// the log and the time. Built by the adapter (or by tests).
@@ -33,6 +40,8 @@ pub struct Ctx<'a> {
     pub env: &'a Env<'a>,
     pub cfg: Config<'a>,
     pub rid: String,
+    /// The bookkeeping row, once `prepare_db` read it.
+    meta: OnceCell<Meta>,
 }
 
 impl<'a> Ctx<'a> {
@@ -41,6 +50,7 @@ impl<'a> Ctx<'a> {
             env,
             cfg: Config::new(env.vars),
             rid,
+            meta: OnceCell::new(),
         }
     }
 
@@ -55,15 +65,36 @@ impl<'a> Ctx<'a> {
     /// Migrates the schema if needed and runs the throttled cleanup. Every
     /// handler that touches the database calls this first: on Spin there is
     /// no other moment to do either.
-    pub fn prepare_db(&self) -> Result<(), ApiError> {
-        let interval = self.cfg.get(&config::CLEANUP_INTERVAL)?;
-        if let Some(report) = maintenance::on_request(self.db(), self.now(), interval)? {
+    pub fn prepare_db(&self) -> Result<&Meta, ApiError> {
+        if let Some(meta) = self.meta.get() {
+            return Ok(meta);
+        }
+        let (meta, report) =
+            maintenance::on_request(self.db(), &self.cfg, self.now()).map_err(|e| match e {
+                MaintenanceError::Store(e) => ApiError::from(e),
+                MaintenanceError::Config(e) => ApiError::from(e),
+            })?;
+        if let Some(r) = report {
             self.log_event(
                 "INFO",
-                json!({ "message": "cleanup", "expired_pastes": report.expired_pastes }),
+                json!({
+                    "message": "cleanup",
+                    "expired_pastes": r.expired_pastes,
+                    "used_nonces": r.used_nonces,
+                    "rate_windows": r.rate_windows,
+                    "content_hashes": r.content_hashes,
+                }),
             );
         }
-        Ok(())
+        Ok(self.meta.get_or_init(|| meta))
+    }
+
+    /// Whether the request came through the trusted proxy: `proxy_secret` is
+    /// configured and the request's `X-Proxy-Secret` matches it.
+    fn via_trusted_proxy(&self, headers: &Headers) -> Result<bool, ApiError> {
+        let secret = self.cfg.get(&config::PROXY_SECRET)?;
+        Ok(!secret.is_empty()
+            && identity::secret_matches(secret.as_bytes(), headers.get_bytes("x-proxy-secret")))
     }
 
     /// The client's identity from `X-SSL-Client-SHA1` (and `X-Proxy-Secret`).
@@ -75,6 +106,31 @@ impl<'a> Ctx<'a> {
             headers.get_bytes("x-proxy-secret"),
         )
         .map_or_else(Identity::anonymous, Identity::untrusted))
+    }
+
+    /// The client's IP: the host's `spin-client-addr`, or `X-Forwarded-For`
+    /// from the trusted proxy.
+    pub fn client_ip(&self, headers: &Headers) -> Result<String, ApiError> {
+        Ok(identity::client_ip(
+            headers.get("spin-client-addr"),
+            headers.get("x-forwarded-for"),
+            self.via_trusted_proxy(headers)?,
+        ))
+    }
+
+    /// The key that signs proof-of-work challenges: `pow_secret`, or the one
+    /// stored in the database (created by the first request that needs it).
+    pub fn pow_key(&self) -> Result<Vec<u8>, ApiError> {
+        let configured = self.cfg.get(&config::POW_SECRET)?;
+        if !configured.is_empty() {
+            return Ok(configured.into_bytes());
+        }
+        if let Some(stored) = &self.prepare_db()?.pow_secret {
+            return Ok(stored.clone().into_bytes());
+        }
+        let mut key = [0u8; POW_KEY_BYTES];
+        self.env.rng.fill(&mut key);
+        Ok(migrations::pow_secret(self.db(), hex(&key))?.into_bytes())
     }
 
     /// A path as clients must request it: with the reverse proxy's prefix.

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Ctx, parse_int};
+use super::{Ctx, abuse, parse_int};
 use crate::config;
 use crate::domain::identity::{self, Identity};
 use crate::domain::paste::{
@@ -108,6 +108,8 @@ pub fn create(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
         None
     };
     domain::check_create_headers(&who, password.as_deref(), display_name.as_deref())?;
+    ctx.prepare_db()?;
+    let admission = abuse::admit(ctx, &req.headers, &who)?;
 
     let max = policy.max_size(&who);
     let json = is_json(&req.headers);
@@ -118,21 +120,27 @@ pub fn create(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
     };
     let body = read_body(&mut req, &who, max, cap)?;
     let content = if json { json_content(&body)? } else { body };
+    if content.is_empty() {
+        return Err(PasteError::NoContent.into());
+    }
+    let declared = if json {
+        None
+    } else {
+        req.headers.get("content-type")
+    };
+    let mime_type = mime::detect(&content, declared);
+    abuse::check_content(ctx, &content, &mime_type)?;
     let create = CreateRequest {
         content,
-        declared_type: if json {
-            None
-        } else {
-            req.headers.get("content-type").map(str::to_owned)
-        },
+        mime_type,
         burn_after_read: req.headers.get("x-burn-after-read").is_some_and(is_truthy),
         expiry: req.headers.get("x-expiry").map(str::to_owned),
         password,
         display_name,
     };
 
-    ctx.prepare_db()?;
     let meta = domain::create(ctx.db(), ctx.env.rng, ctx.now(), &who, &policy, create)?;
+    abuse::record_creation(ctx)?;
 
     let mut body = Map::new();
     body.insert("id".into(), json!(meta.id));
@@ -145,7 +153,9 @@ pub fn create(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
         body.insert("owner".into(), json!(owner));
     }
     insert_flags(&mut body, &meta);
-    Ok(Response::json(201, &Json::Object(body)))
+    let mut resp = Response::json(201, &Json::Object(body));
+    admission.decorate(&mut resp);
+    Ok(resp)
 }
 
 /// The optional fields every paste view shows only when they apply.

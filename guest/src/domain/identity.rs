@@ -81,6 +81,34 @@ pub fn secret_matches(expected: &[u8], presented: Option<&[u8]>) -> bool {
     presented.is_some_and(|p| bool::from(p.ct_eq(expected)))
 }
 
+/// Used when the host gave no client address (only in tests in practice).
+pub const UNKNOWN_IP: &str = "unknown";
+
+/// The client's IP address as text. `spin_client_addr` is what the host saw
+/// on the socket (`ip:port`). Behind the trusted proxy, the proxy's view wins:
+/// the last address of `X-Forwarded-For`, which that proxy appended.
+pub fn client_ip(
+    spin_client_addr: Option<&str>,
+    forwarded_for: Option<&str>,
+    via_trusted_proxy: bool,
+) -> String {
+    if via_trusted_proxy
+        && let Some(ip) = forwarded_for
+            .and_then(|f| f.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<std::net::IpAddr>().ok())
+    {
+        return ip.to_string();
+    }
+    spin_client_addr
+        .and_then(|a| {
+            a.parse::<std::net::SocketAddr>()
+                .map(|s| s.ip())
+                .or_else(|_| a.parse::<std::net::IpAddr>())
+                .ok()
+        })
+        .map_or_else(|| UNKNOWN_IP.to_owned(), |ip| ip.to_string())
+}
+
 /// The first characters of a fingerprint, for listings that show owners.
 pub fn truncated(fingerprint: &str) -> String {
     const SHOWN: usize = 8;
@@ -124,6 +152,26 @@ mod tests {
             Some(FP)
         );
         assert_eq!(claimed_fingerprint(None, "", None), None);
+    }
+
+    #[test]
+    fn client_ip_from_socket_or_trusted_proxy_only() {
+        assert_eq!(client_ip(Some("10.0.0.1:5555"), None, false), "10.0.0.1");
+        assert_eq!(client_ip(Some("[::1]:80"), None, false), "::1");
+        assert_eq!(
+            client_ip(Some("10.0.0.1:5555"), Some("6.6.6.6"), false),
+            "10.0.0.1"
+        );
+        assert_eq!(
+            client_ip(Some("10.0.0.1:5555"), Some("6.6.6.6, 203.0.113.7"), true),
+            "203.0.113.7"
+        );
+        assert_eq!(
+            client_ip(Some("10.0.0.1:5555"), Some("garbage"), true),
+            "10.0.0.1"
+        );
+        assert_eq!(client_ip(None, None, false), UNKNOWN_IP);
+        assert_eq!(client_ip(Some("nonsense"), None, false), UNKNOWN_IP);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! parameters, so they run natively in unit tests. They never read headers or
 //! build responses (that is `api`), and never write SQL (that is `store`).
 
+pub mod abuse;
 pub mod identity;
 pub mod mime;
 pub mod password;
 pub mod paste;
+pub mod pow;
 pub mod time;
 
 /// A source of secure random bytes (wasi:random in the component).

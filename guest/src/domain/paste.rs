@@ -146,7 +146,8 @@ pub fn validate_display_name(raw: &str) -> Result<String, PasteError> {
 #[derive(Debug, Default)]
 pub struct CreateRequest {
     pub content: Vec<u8>,
-    pub declared_type: Option<String>,
+    /// From [`mime::detect`]; the caller needs it first for the content policies.
+    pub mime_type: String,
     pub burn_after_read: bool,
     pub expiry: Option<String>,
     pub password: Option<Vec<u8>>,
@@ -189,7 +190,6 @@ pub fn create(
         (Some(_), Some(raw)) => Some(validate_display_name(raw)?).filter(|n| !n.is_empty()),
         _ => None,
     };
-    let mime_type = mime::detect(&req.content, req.declared_type.as_deref());
     let expires_at = now + policy.lifetime(who.trust, req.expiry.as_deref());
     let password_hash = req
         .password
@@ -199,7 +199,7 @@ pub fn create(
     let mut paste = NewPaste {
         id: new_id(rng),
         content: req.content,
-        mime_type,
+        mime_type: req.mime_type,
         owner: who.fingerprint.clone(),
         display_name,
         password_hash,
@@ -523,8 +523,13 @@ mod tests {
     }
 
     fn text(content: &str) -> CreateRequest {
+        bytes(content.as_bytes().to_vec())
+    }
+
+    fn bytes(content: Vec<u8>) -> CreateRequest {
         CreateRequest {
-            content: content.as_bytes().to_vec(),
+            mime_type: mime::detect(&content, None),
+            content,
             ..CreateRequest::default()
         }
     }
@@ -904,18 +909,7 @@ mod tests {
         for t in 0..5 {
             create(&db, &rng, t, &owner, &policy(), text("t")).unwrap();
         }
-        create(
-            &db,
-            &rng,
-            10,
-            &owner,
-            &policy(),
-            CreateRequest {
-                content: png,
-                ..CreateRequest::default()
-            },
-        )
-        .unwrap();
+        create(&db, &rng, 10, &owner, &policy(), bytes(png)).unwrap();
         create(
             &db,
             &rng,

@@ -9,16 +9,21 @@
 use super::{Row, Sql, SqlExt, StoreError, Value};
 
 /// `(version, SQL)`; append only, never edit a released file.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_pastes.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_pastes.sql")),
+    (2, include_str!("../../migrations/0002_abuse.sql")),
+];
 
 /// The newest schema this build knows.
 pub const LATEST: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
 /// What the per-request bookkeeping query found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
     pub schema_version: i64,
     pub last_cleanup: i64,
+    /// The generated proof-of-work key, once some request has created it.
+    pub pow_secret: Option<String>,
 }
 
 /// Makes sure the schema is current and returns the bookkeeping row.
@@ -32,9 +37,11 @@ pub fn ensure_schema(db: &dyn Sql) -> Result<Meta, StoreError> {
             migrate_from(db, meta.schema_version)?;
             read_meta(db)
         }
-        // A fresh database has no `meta` table yet.
-        Err(StoreError::Io(msg)) if msg.contains("no such table") => {
-            migrate_from(db, 0)?;
+        // A fresh database has no `meta` table; an old one lacks newer columns.
+        Err(StoreError::Io(msg))
+            if msg.contains("no such table") || msg.contains("no such column") =>
+        {
+            migrate_from(db, read_version(db).unwrap_or(0))?;
             read_meta(db)
         }
         Err(e) => Err(e),
@@ -43,25 +50,34 @@ pub fn ensure_schema(db: &dyn Sql) -> Result<Meta, StoreError> {
 
 fn read_meta(db: &dyn Sql) -> Result<Meta, StoreError> {
     let row: Row = db.query_one(
-        "SELECT schema_version, last_cleanup FROM meta WHERE id = 1",
+        "SELECT schema_version, last_cleanup, pow_secret FROM meta WHERE id = 1",
         vec![],
     )?;
     Ok(Meta {
         schema_version: row.i64(0)?,
         last_cleanup: row.i64(1)?,
+        pow_secret: row.opt_text(2)?,
     })
+}
+
+/// The schema version alone: readable by every schema since the first.
+fn read_version(db: &dyn Sql) -> Result<i64, StoreError> {
+    db.query_one("SELECT schema_version FROM meta WHERE id = 1", vec![])?
+        .i64(0)
 }
 
 fn migrate_from(db: &dyn Sql, current: i64) -> Result<(), StoreError> {
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
         for statement in statements(sql) {
-            if let Err(e) = db.execute(&statement, vec![]) {
-                // Another request may have applied this migration meanwhile
-                // (e.g. an ALTER TABLE that now fails as a duplicate).
-                match read_meta(db) {
-                    Ok(meta) if meta.schema_version >= *version => break,
+            match db.execute(&statement, vec![]) {
+                Ok(_) => {}
+                // A concurrent migration already added this column.
+                Err(StoreError::Io(m)) if m.contains("duplicate column name") => {}
+                Err(e) => match read_version(db) {
+                    // Another request finished this migration meanwhile.
+                    Ok(v) if v >= *version => break,
                     _ => return Err(e),
-                }
+                },
             }
         }
         db.execute(
@@ -70,6 +86,17 @@ fn migrate_from(db: &dyn Sql, current: i64) -> Result<(), StoreError> {
         )?;
     }
     Ok(())
+}
+
+/// The proof-of-work key stored in the database: `candidate` if none was
+/// stored yet, else the one another request stored first (one statement, so
+/// concurrent first uses agree).
+pub fn pow_secret(db: &dyn Sql, candidate: String) -> Result<String, StoreError> {
+    db.query_one(
+        "UPDATE meta SET pow_secret = COALESCE(pow_secret, ?1) WHERE id = 1 RETURNING pow_secret",
+        vec![Value::Text(candidate)],
+    )?
+    .text(0)
 }
 
 /// Splits a migration file into statements: `--` comment lines dropped, split on `;`.
@@ -129,6 +156,33 @@ mod tests {
         assert!(claim_cleanup(&db, 10_000, 3600).expect("claim"));
         assert!(!claim_cleanup(&db, 10_001, 3600).expect("claim"));
         assert!(claim_cleanup(&db, 10_000 + 3600, 3600).expect("claim"));
+    }
+
+    #[test]
+    fn a_version_1_database_is_upgraded() {
+        let db = NativeSqlite::memory();
+        migrate_from(&db, 0).expect("migrate");
+        // Roll back to what schema 1 looked like.
+        db.execute("DROP TABLE pow_nonces", vec![]).unwrap();
+        db.execute("ALTER TABLE meta DROP COLUMN pow_secret", vec![])
+            .unwrap();
+        db.execute("UPDATE meta SET schema_version = 1", vec![])
+            .unwrap();
+        let meta = ensure_schema(&db).expect("upgrade");
+        assert_eq!(meta.schema_version, LATEST);
+        assert_eq!(meta.pow_secret, None);
+    }
+
+    #[test]
+    fn the_first_pow_secret_wins() {
+        let db = NativeSqlite::memory();
+        ensure_schema(&db).unwrap();
+        assert_eq!(pow_secret(&db, "first".into()).unwrap(), "first");
+        assert_eq!(pow_secret(&db, "second".into()).unwrap(), "first");
+        assert_eq!(
+            ensure_schema(&db).unwrap().pow_secret.as_deref(),
+            Some("first")
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! share the database and there are no transactions across calls.
 //! Nothing here may keep state between requests.
 
+pub mod abuse;
 pub mod migrations;
 #[cfg(test)]
 pub mod native;

@@ -10,7 +10,7 @@
 //! request, and several hosts may share one database.
 
 // Generated bindings use `unsafe` internally; nothing else in the crate may.
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 #[allow(unsafe_code)]
 mod adapter;
 pub mod api;

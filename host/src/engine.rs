@@ -125,7 +125,10 @@ impl Runtime {
     }
 }
 
-fn new_engine(limits: &Limits) -> wasmtime::Result<Engine> {
+/// The engine every component runs on: pooling allocator sized from `limits`,
+/// copy-on-write memory images, epoch interruption. Benchmarks use it too, so
+/// they measure what production runs.
+pub fn new_engine(limits: &Limits) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     // Instances are recycled from a pool; memories are copy-on-write images
     // with the first MiB kept resident, so per-request instantiation is

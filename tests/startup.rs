@@ -64,3 +64,79 @@ fn the_database_directory_is_created() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[allow(clippy::panic)]
+fn ready_line(s: &Server) -> String {
+    s.logs()
+        .into_iter()
+        .find(|l| l.contains("component ready"))
+        .unwrap_or_else(|| panic!("no 'component ready' line in {:#?}", s.logs()))
+}
+
+#[test]
+fn compiled_code_is_cached_across_restarts_and_survives_corruption() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    let env = [("WASMPASTE_CACHE_DIR", cache_dir)];
+
+    let first = Server::with_env(&env);
+    assert!(
+        ready_line(&first).contains("miss"),
+        "{}",
+        ready_line(&first)
+    );
+    let cached = files_under(cache.path());
+    assert!(!cached.is_empty(), "nothing was written to the cache");
+    let dir = first.kill();
+
+    let second = Server::start_in(dir, &env);
+    assert!(
+        ready_line(&second).contains("hit"),
+        "{}",
+        ready_line(&second)
+    );
+    let id = second.create("cached")["id"].as_str().unwrap().to_owned();
+    let dir = second.kill();
+
+    // A damaged cache entry is recompiled, never executed or fatal.
+    for file in files_under(cache.path()) {
+        std::fs::write(file, b"not machine code").unwrap();
+    }
+    let third = Server::start_in(dir, &env);
+    assert!(
+        !ready_line(&third).contains("hit"),
+        "{}",
+        ready_line(&third)
+    );
+    let raw = third.get(&format!("/{id}/raw")).send().unwrap();
+    assert_eq!(raw.text().unwrap(), "cached");
+}
+
+#[test]
+fn no_cache_writes_nothing() {
+    let cache = tempfile::tempdir().unwrap();
+    let s = Server::with_env(&[
+        ("WASMPASTE_NO_CACHE", "true"),
+        ("WASMPASTE_CACHE_DIR", cache.path().to_str().unwrap()),
+    ]);
+    assert!(ready_line(&s).contains("off"), "{}", ready_line(&s));
+    assert_eq!(s.get("/health").send().unwrap().status(), 200);
+    assert!(files_under(cache.path()).is_empty());
+}

@@ -84,7 +84,7 @@ async fn main() -> ExitCode {
         request_timeout: Duration::from_secs(600),
         max_concurrency: 4,
     };
-    let engine = match new_engine(&limits) {
+    let engine = match new_engine(&limits, None) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -1,9 +1,9 @@
 //! Command line and start-up: everything is validated before the server binds,
 //! including the guest's own configuration (through its `check-config` export).
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,15 @@ pub struct Args {
     #[arg(long, env = "WASMPASTE_COMPONENT")]
     pub component: Option<PathBuf>,
 
+    /// Directory for compiled machine code, reused across restarts
+    /// [default: `cache` beside the database file].
+    #[arg(long, env = "WASMPASTE_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile the component at every start instead of caching its machine code.
+    #[arg(long, env = "WASMPASTE_NO_CACHE")]
+    pub no_cache: bool,
+
     /// Log format on stderr.
     #[arg(long, env = "WASMPASTE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -62,6 +71,17 @@ pub enum LogFormat {
 }
 
 impl Args {
+    /// Where compiled code is cached, if anywhere.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir.clone().or_else(|| {
+            let parent = self.db.parent().unwrap_or(Path::new(""));
+            Some(parent.join("cache"))
+        })
+    }
+
     pub fn limits(&self) -> Limits {
         Limits {
             max_memory: usize::try_from(self.max_memory * 1024 * 1024).unwrap_or(usize::MAX),
@@ -77,7 +97,9 @@ pub fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, never in files or journald.
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -93,7 +115,14 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
     };
     let variables = Variables::from_env(std::env::vars());
     let db = Database::open(&args.db)?;
-    let runtime = Arc::new(Runtime::new(&wasm, db, variables.clone(), args.limits())?);
+    let cache_dir = args.cache_dir();
+    let runtime = Arc::new(Runtime::new(
+        &wasm,
+        db,
+        variables.clone(),
+        args.limits(),
+        cache_dir.as_deref(),
+    )?);
     runtime.start_epoch_ticker();
 
     check_guest_config(&runtime, &variables).await?;

@@ -2,14 +2,15 @@
 //! pre-instantiated `WasmpastePre`, and a fresh `Store` per call with the
 //! sandbox limits (memory, CPU deadline, resources) set in one place.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::error::Context as _;
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
-    UpdateDeadline,
+    Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy,
+    PoolingAllocationConfig, Store, Trap, UpdateDeadline,
 };
 
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -47,15 +48,28 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Compiles `wasm` and links it against WASI, wasi-http, sqlite and variables.
+    /// Compiles `wasm` (or loads its machine code from `cache_dir`) and links
+    /// it against WASI, wasi-http, sqlite and variables.
     pub fn new(
         wasm: &[u8],
         db: Arc<Database>,
         variables: Variables,
         limits: Limits,
+        cache_dir: Option<&Path>,
     ) -> wasmtime::Result<Self> {
-        let engine = new_engine(&limits)?;
+        let cache = cache_dir.map(compile_cache).transpose()?;
+        let engine = new_engine(&limits, cache.clone())?;
+        let started = Instant::now();
         let component = Component::new(&engine, wasm).context("the component failed to compile")?;
+        tracing::info!(
+            ms = started.elapsed().as_millis(),
+            cache = match &cache {
+                Some(c) if c.cache_hits() > 0 => "hit",
+                Some(_) => "miss",
+                None => "off",
+            },
+            "component ready"
+        );
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
@@ -125,10 +139,23 @@ impl Runtime {
     }
 }
 
+/// wasmtime's compilation cache in `dir`: machine code keyed by a hash of
+/// the wasm and of the engine's compilation settings and version, so a
+/// restart with the same component skips Cranelift, and a changed component
+/// or upgraded host can never load stale code.
+fn compile_cache(dir: &Path) -> wasmtime::Result<Cache> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the cache directory {}", dir.display()))?;
+    let mut config = CacheConfig::new();
+    config.with_directory(dir);
+    Cache::new(config).with_context(|| format!("cannot use the cache directory {}", dir.display()))
+}
+
 /// The engine every component runs on: pooling allocator sized from `limits`,
-/// copy-on-write memory images, epoch interruption. Benchmarks use it too, so
-/// they measure what production runs.
-pub fn new_engine(limits: &Limits) -> wasmtime::Result<Engine> {
+/// copy-on-write memory images, epoch interruption, and the compilation
+/// cache when given. Benchmarks use it too, so they measure what production
+/// runs.
+pub fn new_engine(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     // Instances are recycled from a pool; memories are copy-on-write images
     // with the first MiB kept resident, so per-request instantiation is
@@ -147,7 +174,8 @@ pub fn new_engine(limits: &Limits) -> wasmtime::Result<Engine> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .memory_init_cow(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .cache(cache);
     Engine::new(&config).context("cannot configure the WebAssembly engine")
 }
 

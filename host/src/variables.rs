@@ -20,6 +20,8 @@ pub const HOST_SETTINGS: &[&str] = &[
     "REQUEST_TIMEOUT",
     "MAX_MEMORY",
     "MAX_CONCURRENCY",
+    "CACHE_DIR",
+    "NO_CACHE",
     "GUEST_WASM",
 ];
 

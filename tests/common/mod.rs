@@ -162,6 +162,12 @@ pub fn spawn(db: &std::path::Path, env: &[(&str, &str)]) -> Result<Spawned, Stri
     cmd.env("WASMPASTE_LISTEN", "127.0.0.1:0")
         .env("WASMPASTE_DB", db)
         .env("RUST_LOG", "info")
+        // One compilation cache for every test server: each start after the
+        // first loads machine code instead of running Cranelift.
+        .env(
+            "WASMPASTE_CACHE_DIR",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/component-cache"),
+        )
         .env_remove("RUST_BACKTRACE")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -56,6 +56,7 @@ impl MaintenanceGuest for Component {
         let r = maintenance::cleanup(&db, &cfg, unix_now()).map_err(|e| e.to_string())?;
         Ok(CleanupReport {
             expired_pastes: r.expired_pastes,
+            expired_short_urls: r.expired_short_urls,
             used_nonces: r.used_nonces,
             rate_windows: r.rate_windows,
             content_hashes: r.content_hashes,

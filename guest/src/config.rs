@@ -378,8 +378,8 @@ pub const DEDUP_MAX: Setting<u64> = Setting {
     name: "dedup_max",
     default: "3",
     secret: false,
-    doc: "Identical pastes (same SHA-256) accepted per `dedup_window`; further ones get 429. \
-          0 disables deduplication.",
+    doc: "Identical pastes (same SHA-256), and shortenings of one URL, accepted per \
+          `dedup_window`; further ones get 429. 0 disables deduplication.",
     parse: uint::<0, { u32::MAX as u64 }>,
 };
 
@@ -418,6 +418,15 @@ pub const REQUIRE_BINARY: Setting<bool> = Setting {
     parse: flag,
 };
 
+pub const SHORT_URL_MAX: Setting<u64> = Setting {
+    name: "short_url_max",
+    default: "2048",
+    secret: false,
+    doc: "Longest target URL `POST /s` accepts, in bytes, as sent and once normalized \
+          (percent-encoding, punycode).",
+    parse: uint::<1, { 64 * 1024 }>,
+};
+
 /// Every setting, for `check-config`, the docs test and the host's typo warnings.
 pub const ALL: &[&dyn AnySetting] = &[
     &MAX_ANON,
@@ -447,6 +456,7 @@ pub const ALL: &[&dyn AnySetting] = &[
     &MIN_ENTROPY,
     &MIN_ENTROPY_SIZE,
     &REQUIRE_BINARY,
+    &SHORT_URL_MAX,
 ];
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::config::ConfigError;
 use crate::domain::abuse::{AbuseError, ENTROPY_HINT};
 use crate::domain::paste::PasteError;
 use crate::domain::pow::PowError;
+use crate::domain::short_url::ShortUrlError;
 use crate::http::Response;
 use crate::store::StoreError;
 
@@ -129,6 +130,27 @@ impl From<PasteError> for ApiError {
                 Self::bad_request(&format!("Invalid {name}: {reason}"))
             }
             P::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ShortUrlError> for ApiError {
+    fn from(e: ShortUrlError) -> Self {
+        use ShortUrlError as S;
+        match e {
+            S::NoUrl => Self::bad_request("No URL provided"),
+            S::InvalidScheme => Self::bad_request("Invalid URL scheme (only http/https allowed)"),
+            S::MissingHost => Self::bad_request("Invalid URL: missing host"),
+            S::ControlCharacters => {
+                Self::bad_request("Invalid URL: control characters are not allowed")
+            }
+            S::Malformed(reason) => Self::bad_request(&format!("Invalid URL: {reason}")),
+            S::TooLong { max } => Self::bad_request(&format!("URL too long (max {max} bytes)")),
+            S::InvalidId => Self::bad_request("Invalid short URL ID format"),
+            S::NotFound => Self::new(404, "Short URL not found"),
+            S::AuthenticationRequired => Self::new(401, "Authentication required"),
+            S::PermissionDenied => Self::new(403, "Permission denied"),
+            S::Store(e) => e.into(),
         }
     }
 }

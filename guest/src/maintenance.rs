@@ -4,7 +4,7 @@
 //! request per interval, across every instance and host, does the work.
 
 use crate::config::{self, Config, ConfigError};
-use crate::domain::paste;
+use crate::domain::{paste, short_url};
 use crate::store::abuse;
 use crate::store::migrations::{self, Meta, claim_cleanup};
 use crate::store::{Sql, StoreError};
@@ -13,6 +13,7 @@ use crate::store::{Sql, StoreError};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CleanupReport {
     pub expired_pastes: u64,
+    pub expired_short_urls: u64,
     pub used_nonces: u64,
     pub rate_windows: u64,
     pub content_hashes: u64,
@@ -65,6 +66,7 @@ fn pass(db: &dyn Sql, cfg: &Config<'_>, now: i64) -> Result<CleanupReport, Maint
     )?;
     Ok(CleanupReport {
         expired_pastes: paste::cleanup(db, now)?,
+        expired_short_urls: short_url::cleanup(db, now)?,
         used_nonces: abuse.nonces,
         rate_windows: abuse.rate_windows,
         content_hashes: abuse.content_hashes,

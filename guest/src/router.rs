@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::api::{Ctx, Env, abuse, info, paste};
+use crate::api::{Ctx, Env, abuse, info, paste, short_url};
 use crate::domain::uuid_v4;
 use crate::error::ApiError;
 use crate::http::{Method, Request, Response};
@@ -45,20 +45,27 @@ enum Route<'p> {
     Pastes,
     Paste(&'p str),
     Raw(&'p str),
+    ShortUrls,
+    ShortUrl(&'p str),
+    ShortUrlInfo(&'p str),
 }
 
 impl<'p> Route<'p> {
     fn resolve(path: &'p str) -> Option<Self> {
         let rest = path.strip_prefix('/')?;
         let mut parts = rest.split('/');
-        let route = match (parts.next()?, parts.next(), parts.next()) {
-            ("", None, _) => Self::Index,
-            ("health", None, _) => Self::Health,
-            ("challenge", None, _) => Self::Challenge,
-            ("register", Some("challenge"), None) => Self::RegisterChallenge,
-            ("pastes", None, _) => Self::Pastes,
-            (id, None, _) => Self::Paste(id),
-            (id, Some("raw"), None) => Self::Raw(id),
+        let route = match (parts.next()?, parts.next(), parts.next(), parts.next()) {
+            ("s", None, ..) => Self::ShortUrls,
+            ("s", Some(id), None, _) => Self::ShortUrl(id),
+            ("s", Some(id), Some("info"), None) => Self::ShortUrlInfo(id),
+            ("s", ..) => return None,
+            ("", None, ..) => Self::Index,
+            ("health", None, ..) => Self::Health,
+            ("challenge", None, ..) => Self::Challenge,
+            ("register", Some("challenge"), None, _) => Self::RegisterChallenge,
+            ("pastes", None, ..) => Self::Pastes,
+            (id, None, ..) => Self::Paste(id),
+            (id, Some("raw"), None, _) => Self::Raw(id),
             _ => return None,
         };
         Some(route)
@@ -71,8 +78,11 @@ impl<'p> Route<'p> {
             | Self::Challenge
             | Self::RegisterChallenge
             | Self::Pastes
-            | Self::Raw(_) => "GET, HEAD, OPTIONS",
+            | Self::Raw(_)
+            | Self::ShortUrlInfo(_) => "GET, HEAD, OPTIONS",
             Self::Paste(_) => "GET, HEAD, PUT, DELETE, OPTIONS",
+            Self::ShortUrls => "GET, HEAD, POST, OPTIONS",
+            Self::ShortUrl(_) => "GET, HEAD, DELETE, OPTIONS",
         }
     }
 }
@@ -114,6 +124,11 @@ fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         (Method::Put, Route::Paste(id)) => paste::update(ctx, req, id),
         (Method::Delete, Route::Paste(id)) => paste::delete(ctx, &req, id),
         (Method::Get | Method::Head, Route::Raw(id)) => paste::raw(ctx, &req, id, head),
+        (Method::Post, Route::ShortUrls) => short_url::create(ctx, req),
+        (Method::Get | Method::Head, Route::ShortUrls) => short_url::list(ctx, &req),
+        (Method::Get | Method::Head, Route::ShortUrl(id)) => short_url::redirect(ctx, id),
+        (Method::Delete, Route::ShortUrl(id)) => short_url::delete(ctx, &req, id),
+        (Method::Get | Method::Head, Route::ShortUrlInfo(id)) => short_url::info(ctx, id),
         (_, route) => Err(ApiError::method_not_allowed(route.allow())),
     }
 }
@@ -168,5 +183,17 @@ mod tests {
         assert_eq!(Route::resolve("/abc/"), None);
         assert_eq!(Route::resolve(""), None);
         assert_eq!(Route::resolve("abc"), None);
+        assert_eq!(Route::resolve("/s"), Some(Route::ShortUrls));
+        assert_eq!(
+            Route::resolve("/s/AbCd1234"),
+            Some(Route::ShortUrl("AbCd1234"))
+        );
+        assert_eq!(
+            Route::resolve("/s/AbCd1234/info"),
+            Some(Route::ShortUrlInfo("AbCd1234"))
+        );
+        assert_eq!(Route::resolve("/s/AbCd1234/raw"), None);
+        assert_eq!(Route::resolve("/s/AbCd1234/info/x"), None);
+        assert_eq!(Route::resolve("/s/"), Some(Route::ShortUrl("")));
     }
 }

@@ -181,6 +181,7 @@ async fn migrate_and_clean(runtime: &Runtime) -> wasmtime::Result<()> {
         .map_err(|e| wasmtime::format_err!("the database is not usable: {e}"))?;
     tracing::info!(
         expired_pastes = report.expired_pastes,
+        expired_short_urls = report.expired_short_urls,
         used_nonces = report.used_nonces,
         rate_windows = report.rate_windows,
         content_hashes = report.content_hashes,

@@ -67,6 +67,8 @@ impl Server {
             spawn(&dir.path().join("wasmpaste.db"), env).expect("server starts");
         let client = Client::builder()
             .timeout(Duration::from_secs(60))
+            // Tests look at redirects (the shortener) instead of following them.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
         Self {
@@ -100,6 +102,10 @@ impl Server {
 
     pub fn head(&self, path: &str) -> RequestBuilder {
         self.client.head(self.url(path))
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
     }
 
     /// Creates a paste and returns the 201 body.

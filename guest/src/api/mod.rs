@@ -6,6 +6,7 @@
 pub mod abuse;
 pub mod info;
 pub mod paste;
+pub mod short_url;
 
 use std::cell::OnceCell;
 
@@ -80,6 +81,7 @@ impl<'a> Ctx<'a> {
                 json!({
                     "message": "cleanup",
                     "expired_pastes": r.expired_pastes,
+                    "expired_short_urls": r.expired_short_urls,
                     "used_nonces": r.used_nonces,
                     "rate_windows": r.rate_windows,
                     "content_hashes": r.content_hashes,

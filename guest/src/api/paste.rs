@@ -18,7 +18,7 @@ use crate::store::paste::PasteMeta;
 /// than the content it carries; the decoded content gets the exact limit.
 const JSON_OVERHEAD: u64 = 64 * 1024;
 
-fn policy(ctx: &Ctx<'_>) -> Result<Policy, ApiError> {
+pub fn policy(ctx: &Ctx<'_>) -> Result<Policy, ApiError> {
     Ok(Policy {
         max_anon: ctx.cfg.get(&config::MAX_ANON)?,
         max_auth: ctx.cfg.get(&config::MAX_AUTH)?,
@@ -46,7 +46,7 @@ fn display_name(headers: &Headers) -> Result<Option<String>, PasteError> {
     }
 }
 
-fn is_json(headers: &Headers) -> bool {
+pub fn is_json(headers: &Headers) -> bool {
     headers.get("content-type").is_some_and(|ct| {
         ct.split(';')
             .next()

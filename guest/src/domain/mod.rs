@@ -10,6 +10,7 @@ pub mod mime;
 pub mod password;
 pub mod paste;
 pub mod pow;
+pub mod short_url;
 pub mod time;
 
 /// A source of secure random bytes (wasi:random in the component).

@@ -12,6 +12,7 @@ use super::{Row, Sql, SqlExt, StoreError, Value};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_pastes.sql")),
     (2, include_str!("../../migrations/0002_abuse.sql")),
+    (3, include_str!("../../migrations/0003_short_urls.sql")),
 ];
 
 /// The newest schema this build knows.

@@ -382,7 +382,9 @@ fn expired_urls_are_gone_and_cleaned_up() {
     let dir = s.kill();
     let s = Server::start_in(dir, &[]);
     assert!(
-        s.logs().iter().any(|l| l.contains("expired_short_urls=1")),
+        s.logs_when(|lines| lines.iter().any(|l| l.contains("expired_short_urls=1")))
+            .iter()
+            .any(|l| l.contains("expired_short_urls=1")),
         "{:#?}",
         s.logs()
     );

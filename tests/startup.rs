@@ -49,7 +49,9 @@ fn unknown_variables_are_warned_about() {
     let s = Server::with_env(&[("WASMPASTE_MAX_ANOM", "5")]);
     assert_eq!(s.get("/health").send().unwrap().status(), 200);
     assert!(
-        s.logs().iter().any(|l| l.contains("WASMPASTE_MAX_ANOM")),
+        s.logs_when(|lines| lines.iter().any(|l| l.contains("WASMPASTE_MAX_ANOM")))
+            .iter()
+            .any(|l| l.contains("WASMPASTE_MAX_ANOM")),
         "{:#?}",
         s.logs()
     );
@@ -84,7 +86,7 @@ fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[allow(clippy::panic)]
 fn ready_line(s: &Server) -> String {
-    s.logs()
+    s.logs_when(|lines| lines.iter().any(|l| l.contains("component ready")))
         .into_iter()
         .find(|l| l.contains("component ready"))
         .unwrap_or_else(|| panic!("no 'component ready' line in {:#?}", s.logs()))

@@ -427,6 +427,42 @@ pub const SHORT_URL_MAX: Setting<u64> = Setting {
     parse: uint::<1, { 64 * 1024 }>,
 };
 
+pub const PKI_ENABLED: Setting<bool> = Setting {
+    name: "pki_enabled",
+    default: "0",
+    secret: false,
+    doc: "1: serve the certificate authority endpoints under `/pki` (`POST /pki/ca`, \
+          `POST /pki/issue` without proof-of-work, `GET /pki/certs`, revocation). \
+          `POST /register` works without it.",
+    parse: flag,
+};
+
+pub const PKI_CA_PASSWORD: Setting<String> = Setting {
+    name: "pki_ca_password",
+    default: "",
+    secret: true,
+    doc: "Password that encrypts the CA's private key in the database (PBKDF2-HMAC-SHA256, \
+          AES-256-CBC). Required to create the CA and to issue certificates; changing it \
+          makes the stored CA key unusable.",
+    parse: text,
+};
+
+pub const PKI_CERT_DAYS: Setting<u64> = Setting {
+    name: "pki_cert_days",
+    default: "365",
+    secret: false,
+    doc: "Validity of issued client certificates, in days (never past the CA's own expiry).",
+    parse: uint::<1, 36_500>,
+};
+
+pub const PKI_CA_DAYS: Setting<u64> = Setting {
+    name: "pki_ca_days",
+    default: "3650",
+    secret: false,
+    doc: "Validity of the CA certificate, in days.",
+    parse: uint::<1, 36_500>,
+};
+
 /// Every setting, for `check-config`, the docs test and the host's typo warnings.
 pub const ALL: &[&dyn AnySetting] = &[
     &MAX_ANON,
@@ -457,6 +493,10 @@ pub const ALL: &[&dyn AnySetting] = &[
     &MIN_ENTROPY_SIZE,
     &REQUIRE_BINARY,
     &SHORT_URL_MAX,
+    &PKI_ENABLED,
+    &PKI_CA_PASSWORD,
+    &PKI_CERT_DAYS,
+    &PKI_CA_DAYS,
 ];
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde_json::{Value as Json, json};
 use crate::config::ConfigError;
 use crate::domain::abuse::{AbuseError, ENTROPY_HINT};
 use crate::domain::paste::PasteError;
+use crate::domain::pki::PkiError;
 use crate::domain::pow::PowError;
 use crate::domain::short_url::ShortUrlError;
 use crate::http::Response;
@@ -128,6 +129,32 @@ impl From<PasteError> for ApiError {
             P::BurnNotUpdatable => Self::bad_request("Cannot update burn-after-read paste"),
             P::InvalidInput { name, reason } => {
                 Self::bad_request(&format!("Invalid {name}: {reason}"))
+            }
+            P::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PkiError> for ApiError {
+    fn from(e: PkiError) -> Self {
+        use PkiError as P;
+        match e {
+            P::Disabled => Self::new(404, "PKI not enabled"),
+            P::NoCa => Self::new(404, "CA not initialized"),
+            P::CaExists => Self::new(409, "CA already exists"),
+            P::PasswordNotConfigured => Self::new(500, "PKI_CA_PASSWORD not configured"),
+            P::CommonNameRequired => Self::bad_request("common_name required"),
+            P::CommonNameInvalid(reason) => {
+                Self::bad_request(&format!("Invalid common_name: {reason}"))
+            }
+            P::AuthenticationRequired => Self::new(401, "Authentication required"),
+            P::PermissionDenied => Self::new(403, "Permission denied"),
+            P::CertNotFound => Self::new(404, "Certificate not found"),
+            P::AlreadyRevoked => Self::new(409, "Certificate already revoked"),
+            P::Crypto(detail) => {
+                let mut err = Self::new(500, "Certificate issuance failed");
+                err.internal = Some(detail);
+                err
             }
             P::Store(e) => e.into(),
         }

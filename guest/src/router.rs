@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::api::{Ctx, Env, abuse, info, paste, short_url};
+use crate::api::{Ctx, Env, abuse, info, paste, pki, short_url};
 use crate::domain::uuid_v4;
 use crate::error::ApiError;
 use crate::http::{Method, Request, Response};
@@ -48,6 +48,13 @@ enum Route<'p> {
     ShortUrls,
     ShortUrl(&'p str),
     ShortUrlInfo(&'p str),
+    Register,
+    Pki,
+    PkiCa,
+    PkiCaCert,
+    PkiIssue,
+    PkiCerts,
+    PkiRevoke(&'p str),
 }
 
 impl<'p> Route<'p> {
@@ -59,6 +66,14 @@ impl<'p> Route<'p> {
             ("s", Some(id), None, _) => Self::ShortUrl(id),
             ("s", Some(id), Some("info"), None) => Self::ShortUrlInfo(id),
             ("s", ..) => return None,
+            ("register", None, ..) => Self::Register,
+            ("pki", None, ..) => Self::Pki,
+            ("pki", Some("ca"), None, _) => Self::PkiCa,
+            ("pki", Some("ca.crt"), None, _) => Self::PkiCaCert,
+            ("pki", Some("issue"), None, _) => Self::PkiIssue,
+            ("pki", Some("certs"), None, _) => Self::PkiCerts,
+            ("pki", Some("revoke"), Some(serial), None) => Self::PkiRevoke(serial),
+            ("pki", ..) => return None,
             ("", None, ..) => Self::Index,
             ("health", None, ..) => Self::Health,
             ("challenge", None, ..) => Self::Challenge,
@@ -79,7 +94,11 @@ impl<'p> Route<'p> {
             | Self::RegisterChallenge
             | Self::Pastes
             | Self::Raw(_)
-            | Self::ShortUrlInfo(_) => "GET, HEAD, OPTIONS",
+            | Self::ShortUrlInfo(_)
+            | Self::Pki
+            | Self::PkiCaCert
+            | Self::PkiCerts => "GET, HEAD, OPTIONS",
+            Self::Register | Self::PkiCa | Self::PkiIssue | Self::PkiRevoke(_) => "POST, OPTIONS",
             Self::Paste(_) => "GET, HEAD, PUT, DELETE, OPTIONS",
             Self::ShortUrls => "GET, HEAD, POST, OPTIONS",
             Self::ShortUrl(_) => "GET, HEAD, DELETE, OPTIONS",
@@ -129,6 +148,13 @@ fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         (Method::Get | Method::Head, Route::ShortUrl(id)) => short_url::redirect(ctx, id),
         (Method::Delete, Route::ShortUrl(id)) => short_url::delete(ctx, &req, id),
         (Method::Get | Method::Head, Route::ShortUrlInfo(id)) => short_url::info(ctx, id),
+        (Method::Post, Route::Register) => pki::register(ctx, req),
+        (Method::Get | Method::Head, Route::Pki) => pki::status(ctx),
+        (Method::Post, Route::PkiCa) => pki::create_ca(ctx, req),
+        (Method::Get | Method::Head, Route::PkiCaCert) => pki::ca_certificate(ctx),
+        (Method::Post, Route::PkiIssue) => pki::issue(ctx, req),
+        (Method::Get | Method::Head, Route::PkiCerts) => pki::list(ctx, &req),
+        (Method::Post, Route::PkiRevoke(serial)) => pki::revoke(ctx, &req, serial),
         (_, route) => Err(ApiError::method_not_allowed(route.allow())),
     }
 }
@@ -195,5 +221,17 @@ mod tests {
         assert_eq!(Route::resolve("/s/AbCd1234/raw"), None);
         assert_eq!(Route::resolve("/s/AbCd1234/info/x"), None);
         assert_eq!(Route::resolve("/s/"), Some(Route::ShortUrl("")));
+        assert_eq!(Route::resolve("/register"), Some(Route::Register));
+        assert_eq!(Route::resolve("/pki"), Some(Route::Pki));
+        assert_eq!(Route::resolve("/pki/ca"), Some(Route::PkiCa));
+        assert_eq!(Route::resolve("/pki/ca.crt"), Some(Route::PkiCaCert));
+        assert_eq!(Route::resolve("/pki/issue"), Some(Route::PkiIssue));
+        assert_eq!(Route::resolve("/pki/certs"), Some(Route::PkiCerts));
+        assert_eq!(
+            Route::resolve("/pki/revoke/ab"),
+            Some(Route::PkiRevoke("ab"))
+        );
+        assert_eq!(Route::resolve("/pki/other"), None);
+        assert_eq!(Route::resolve("/pki/revoke/ab/c"), None);
     }
 }

@@ -131,6 +131,19 @@ impl Server {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// The server's stderr once `done` holds for it (or after 10 s): log
+    /// lines arrive through a pipe, slightly after the response.
+    pub fn logs_when(&self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if done(&logs) || std::time::Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The server's stderr so far (logs of host and guest).
     pub fn logs(&self) -> Vec<String> {
         self.stderr.lock().map(|l| l.clone()).unwrap_or_default()

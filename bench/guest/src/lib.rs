@@ -6,6 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use wasmpaste_guest::domain::abuse::shannon_entropy;
+use wasmpaste_guest::domain::x509::{self, P384Key};
 use wasmpaste_guest::domain::{Rng, mime, password, pow};
 
 /// Constant "random" bytes: benchmarks must not measure the platform's RNG.
@@ -91,6 +92,65 @@ fn entropy_64k(n: u64) -> Duration {
     start.elapsed()
 }
 
+/// Counter bytes: every draw differs (key generation needs distinct scalars).
+struct CountingRng(std::cell::Cell<u8>);
+
+impl Rng for CountingRng {
+    fn fill(&self, buf: &mut [u8]) {
+        for b in buf {
+            let v = self.0.get();
+            *b = v;
+            self.0.set(v.wrapping_mul(31).wrapping_add(17));
+        }
+    }
+}
+
+/// The cryptographic work of one `POST /register` once the CA exists:
+/// decrypt the CA key (PBKDF2, 600k iterations), generate a P-384 key, sign
+/// the certificate, write the PKCS#12 (SQL excluded).
+fn register_bundle(n: u64) -> Duration {
+    let rng = CountingRng(std::cell::Cell::new(1));
+    let Ok((ca, ca_key)) = x509::generate_ca("Bench CA", 3650, 1_700_000_000, &rng) else {
+        return Duration::ZERO;
+    };
+    let Ok(encrypted) = ca_key.encrypted_pem("password", &rng) else {
+        return Duration::ZERO;
+    };
+    let start = Instant::now();
+    for _ in 0..n {
+        let Ok(key) = P384Key::from_encrypted_pem(&encrypted, "password") else {
+            return Duration::ZERO;
+        };
+        let Ok((cert, client_key)) =
+            x509::issue_client("Bench CA", key, "client", 365, 1_700_000_000, &rng)
+        else {
+            return Duration::ZERO;
+        };
+        let Ok(bundle) = x509::pkcs12(&cert, &client_key, &ca.der, "client") else {
+            return Duration::ZERO;
+        };
+        black_box(bundle.len());
+    }
+    start.elapsed()
+}
+
+/// Key generation and one ECDSA P-384 signature: the cost of a certificate
+/// without the PBKDF2 that unlocks the CA key.
+fn p384_keygen_sign(n: u64) -> Duration {
+    let rng = CountingRng(std::cell::Cell::new(2));
+    let start = Instant::now();
+    for _ in 0..n {
+        let key = P384Key::generate(&rng);
+        black_box(rcgen_sign(&key));
+    }
+    start.elapsed()
+}
+
+fn rcgen_sign(key: &P384Key) -> usize {
+    use rcgen::SigningKey;
+    key.sign(b"to be signed").map_or(0, |s| s.len())
+}
+
 pub const ALL: &[Bench] = &[
     Bench {
         name: "pow_verify",
@@ -109,6 +169,18 @@ pub const ALL: &[Bench] = &[
         about: "paste password hash, PBKDF2-HMAC-SHA256 600k iterations",
         iterations: 3,
         run: pbkdf2_600k,
+    },
+    Bench {
+        name: "register_bundle",
+        about: "/register crypto: CA key unlock (PBKDF2 600k) + P-384 key + cert + PKCS#12",
+        iterations: 3,
+        run: register_bundle,
+    },
+    Bench {
+        name: "p384_keygen_sign",
+        about: "P-384 key generation + one ECDSA-SHA384 signature",
+        iterations: 50,
+        run: p384_keygen_sign,
     },
     Bench {
         name: "mime_detect_text_1k",
@@ -144,13 +216,22 @@ mod tests {
         assert!(pow::verify(KEY, Some(&token), Some(&solution), 1_001, POW_DIFFICULTY).is_ok());
     }
 
+    /// A setup failure returns zero time; the benchmark must not hide one.
+    #[test]
+    fn register_bundle_does_the_work() {
+        assert!(register_bundle(1) > Duration::ZERO);
+    }
+
     #[test]
     fn every_benchmark_runs_and_names_are_unique() {
         let mut names: Vec<_> = ALL.iter().map(|b| b.name).collect();
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ALL.len());
-        for bench in ALL.iter().filter(|b| b.name != "pbkdf2_600k") {
+        for bench in ALL
+            .iter()
+            .filter(|b| !matches!(b.name, "pbkdf2_600k" | "register_bundle"))
+        {
             assert!(measure(bench, 1) > 0.0, "{}", bench.name);
         }
     }

@@ -95,9 +95,9 @@ pub fn set_rate_headers(resp: &mut Response, s: &RateStatus) {
     resp.headers.set("x-ratelimit-reset", s.reset.to_string());
 }
 
-/// Rate limit (one atomic count per attempt), then proof-of-work (verified,
-/// then its nonce consumed). Call after `prepare_db`.
-pub fn admit(ctx: &Ctx<'_>, headers: &Headers, who: &Identity) -> Result<Admission, ApiError> {
+/// The per-IP rate limit alone (one atomic count per attempt). Call after
+/// `prepare_db`.
+pub fn rate_limit(ctx: &Ctx<'_>, headers: &Headers, who: &Identity) -> Result<Admission, ApiError> {
     let mut admission = Admission::default();
     let base = ctx.cfg.get(&config::RATE_MAX)?;
     if base > 0 {
@@ -110,6 +110,40 @@ pub fn admit(ctx: &Ctx<'_>, headers: &Headers, who: &Identity) -> Result<Admissi
         let ip = ctx.client_ip(headers)?;
         admission.rate = Some(abuse::rate_limit(ctx.db(), &ip, ctx.now(), limit, window)?);
     }
+    Ok(admission)
+}
+
+/// Proof-of-work at the registration difficulty (`register_pow`) for
+/// `POST /register`; the hint points at the registration challenge.
+pub fn registration_pow(ctx: &Ctx<'_>, headers: &Headers) -> Result<(), ApiError> {
+    let difficulty = ctx.cfg.get(&config::REGISTER_POW)?;
+    if difficulty == 0 {
+        return Ok(());
+    }
+    abuse::proof_of_work(
+        ctx.db(),
+        &ctx.pow_key()?,
+        headers.get("x-pow-token"),
+        headers.get("x-pow-solution"),
+        ctx.now(),
+        difficulty,
+    )
+    .map_err(|e| {
+        let mut err = ApiError::from(e);
+        if let Some(hint) = err.body.get_mut("hint") {
+            *hint = json!(REGISTER_CHALLENGE_HINT);
+        }
+        err
+    })
+}
+
+/// Where a client gets a registration challenge.
+pub const REGISTER_CHALLENGE_HINT: &str = "GET /register/challenge for a new challenge";
+
+/// Rate limit (one atomic count per attempt), then proof-of-work (verified,
+/// then its nonce consumed). Call after `prepare_db`.
+pub fn admit(ctx: &Ctx<'_>, headers: &Headers, who: &Identity) -> Result<Admission, ApiError> {
+    let admission = rate_limit(ctx, headers, who)?;
     let difficulty = ctx.cfg.get(&config::POW_DIFFICULTY)?;
     if difficulty > 0 {
         abuse::proof_of_work(

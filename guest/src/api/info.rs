@@ -49,6 +49,13 @@ pub fn index(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
                 "GET /s/<id>": "Redirect to the target URL",
                 "GET /s/<id>/info": "Short URL details",
                 "DELETE /s/<id>": "Delete short URL (owner or admin)",
+                "POST /register": "Register for a client certificate (PKCS#12)",
+                "GET /pki": "PKI status",
+                "POST /pki/ca": "Generate the CA (once)",
+                "GET /pki/ca.crt": "CA certificate (PEM)",
+                "POST /pki/issue": "Issue a client certificate",
+                "GET /pki/certs": "List your certificates",
+                "POST /pki/revoke/<serial>": "Revoke a certificate",
             },
             "usage": {
                 "raw": format!("curl --data-binary @file.txt {base}"),

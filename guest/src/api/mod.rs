@@ -6,6 +6,7 @@
 pub mod abuse;
 pub mod info;
 pub mod paste;
+pub mod pki;
 pub mod short_url;
 
 use std::cell::OnceCell;
@@ -14,6 +15,7 @@ use serde_json::json;
 
 use crate::config::{self, Config, Variables};
 use crate::domain::identity::{self, Identity};
+use crate::domain::pki::{self as pki_rules, Resolution};
 use crate::domain::{Rng, hex};
 use crate::error::ApiError;
 use crate::http::Headers;
@@ -99,15 +101,74 @@ impl<'a> Ctx<'a> {
             && identity::secret_matches(secret.as_bytes(), headers.get_bytes("x-proxy-secret")))
     }
 
-    /// The client's identity from `X-SSL-Client-SHA1` (and `X-Proxy-Secret`).
+    /// The client's identity from `X-SSL-Client-SHA1` (and `X-Proxy-Secret`),
+    /// with the trust the PKI gives it. A revoked or expired certificate of
+    /// ours makes the client anonymous, and is audited as `auth_failure`.
     pub fn identity(&self, headers: &Headers) -> Result<Identity, ApiError> {
         let secret = self.cfg.get(&config::PROXY_SECRET)?;
-        Ok(identity::claimed_fingerprint(
+        let Some(fingerprint) = identity::claimed_fingerprint(
             headers.get("x-ssl-client-sha1"),
             &secret,
             headers.get_bytes("x-proxy-secret"),
-        )
-        .map_or_else(Identity::anonymous, Identity::untrusted))
+        ) else {
+            return Ok(Identity::anonymous());
+        };
+        self.prepare_db()?;
+        match pki_rules::resolve(self.db(), self.now(), fingerprint.clone())? {
+            Resolution::Identified(who) => Ok(who),
+            Resolution::Refused(reason) => {
+                let anonymous = Identity::anonymous();
+                self.audit_with(
+                    headers,
+                    Some(identity::truncated(&fingerprint)),
+                    "auth_failure",
+                    "failure",
+                    json!({ "fingerprint": fingerprint, "reason": reason }),
+                )?;
+                Ok(anonymous)
+            }
+        }
+    }
+
+    /// An audit line (logger `app.audit`) of a successful `event` by `who`.
+    pub fn audit(
+        &self,
+        headers: &Headers,
+        who: &Identity,
+        event: &str,
+        details: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        self.audit_with(headers, pki::client_id(who), event, "success", details)
+    }
+
+    fn audit_with(
+        &self,
+        headers: &Headers,
+        client_id: Option<String>,
+        event: &str,
+        outcome: &str,
+        details: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        let level = if outcome == "success" {
+            "INFO"
+        } else {
+            "WARNING"
+        };
+        log::event(
+            self.env.log,
+            self.now(),
+            level,
+            "app.audit",
+            &self.rid,
+            json!({
+                "event": event,
+                "outcome": outcome,
+                "client_id": client_id,
+                "client_ip": self.client_ip(headers)?,
+                "details": details,
+            }),
+        );
+        Ok(())
     }
 
     /// The client's IP: the host's `spin-client-addr`, or `X-Forwarded-For`

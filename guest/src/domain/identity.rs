@@ -47,6 +47,15 @@ impl Identity {
         }
     }
 
+    /// The holder of a valid certificate issued by this server's CA.
+    pub fn trusted(fingerprint: String, admin: bool) -> Self {
+        Self {
+            fingerprint: Some(fingerprint),
+            trust: Trust::Trusted,
+            admin,
+        }
+    }
+
     pub fn is_authenticated(&self) -> bool {
         self.fingerprint.is_some()
     }

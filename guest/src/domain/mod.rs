@@ -9,9 +9,11 @@ pub mod identity;
 pub mod mime;
 pub mod password;
 pub mod paste;
+pub mod pki;
 pub mod pow;
 pub mod short_url;
 pub mod time;
+pub mod x509;
 
 /// A source of secure random bytes (wasi:random in the component).
 pub trait Rng {

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_pastes.sql")),
     (2, include_str!("../../migrations/0002_abuse.sql")),
     (3, include_str!("../../migrations/0003_short_urls.sql")),
+    (4, include_str!("../../migrations/0004_pki.sql")),
 ];
 
 /// The newest schema this build knows.

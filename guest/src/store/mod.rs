@@ -11,6 +11,7 @@ pub mod migrations;
 #[cfg(test)]
 pub mod native;
 pub mod paste;
+pub mod pki;
 pub mod short_url;
 
 use std::cell::OnceCell;

@@ -66,6 +66,37 @@ fn openssl_fingerprint(cert: &Path) -> String {
         .to_ascii_lowercase()
 }
 
+/// Writes one part of a PKCS#12 bundle (empty password) to `out` as PEM:
+/// `-clcerts -nokeys`, `-cacerts -nokeys` or `-nocerts -nodes`.
+fn extract(bundle: &Path, part: [&str; 2], out: &Path) {
+    openssl_ok(&[
+        "pkcs12",
+        "-in",
+        p(bundle),
+        "-passin",
+        "pass:",
+        part[0],
+        part[1],
+        "-out",
+        p(out),
+    ]);
+}
+
+/// Asserts that `openssl x509 -text` of `cert` shows every one of `expected`.
+fn assert_x509_shows(cert: &Path, expected: &[&str]) {
+    let text = openssl_ok(&["x509", "-in", p(cert), "-noout", "-text"]);
+    for e in expected {
+        assert!(text.contains(e), "{e} missing:\n{text}");
+    }
+}
+
+/// Asserts that the private key in `key` belongs to the certificate in `cert`.
+fn assert_key_matches(cert: &Path, key: &Path) {
+    let cert_pub = openssl_ok(&["x509", "-in", p(cert), "-noout", "-pubkey"]);
+    let key_pub = openssl_ok(&["pkey", "-in", p(key), "-pubout"]);
+    assert_eq!(cert_pub.trim(), key_pub.trim());
+}
+
 fn register(s: &Server, body: &str, who: Option<&str>) -> Response {
     let mut req = s.post("/register").body(body.to_owned());
     if let Some(fp) = who {
@@ -152,75 +183,42 @@ fn register_returns_a_pkcs12_that_openssl_reads_and_verifies() {
     assert!(info.contains("sha256"), "{info}");
 
     let client = dir.path().join("client.pem");
-    openssl_ok(&[
-        "pkcs12",
-        "-in",
-        p(&bundle),
-        "-passin",
-        "pass:",
-        "-clcerts",
-        "-nokeys",
-        "-out",
-        p(&client),
-    ]);
+    extract(&bundle, ["-clcerts", "-nokeys"], &client);
     let ca = dir.path().join("ca.pem");
-    openssl_ok(&[
-        "pkcs12",
-        "-in",
-        p(&bundle),
-        "-passin",
-        "pass:",
-        "-cacerts",
-        "-nokeys",
-        "-out",
-        p(&ca),
-    ]);
+    extract(&bundle, ["-cacerts", "-nokeys"], &ca);
     let key = dir.path().join("client.key");
-    openssl_ok(&[
-        "pkcs12",
-        "-in",
-        p(&bundle),
-        "-passin",
-        "pass:",
-        "-nocerts",
-        "-nodes",
-        "-out",
-        p(&key),
-    ]);
+    extract(&bundle, ["-nocerts", "-nodes"], &key);
 
     // The header is exactly what a TLS proxy would forward for this certificate.
     assert_eq!(openssl_fingerprint(&client), fp);
     let verify = openssl_ok(&["verify", "-CAfile", p(&ca), p(&client)]);
     assert!(verify.contains(": OK"), "{verify}");
 
-    let text = openssl_ok(&["x509", "-in", p(&client), "-noout", "-text"]);
-    for expected in [
-        "Version: 3",
-        "ecdsa-with-SHA384",
-        "NIST CURVE: P-384",
-        "CA:FALSE",
-        "Digital Signature",
-        "TLS Web Client Authentication",
-        "X509v3 Authority Key Identifier",
-        "CN = alice",
-    ] {
-        assert!(text.contains(expected), "{expected} missing:\n{text}");
-    }
-    let ca_text = openssl_ok(&["x509", "-in", p(&ca), "-noout", "-text"]);
-    for expected in [
-        "CA:TRUE",
-        "Certificate Sign, CRL Sign",
-        "X509v3 Basic Constraints: critical",
-        "X509v3 Key Usage: critical",
-        "X509v3 Subject Key Identifier",
-        "CN = wasmpaste CA",
-    ] {
-        assert!(ca_text.contains(expected), "{expected} missing:\n{ca_text}");
-    }
-    // The key in the bundle belongs to the certificate.
-    let cert_pub = openssl_ok(&["x509", "-in", p(&client), "-noout", "-pubkey"]);
-    let key_pub = openssl_ok(&["pkey", "-in", p(&key), "-pubout"]);
-    assert_eq!(cert_pub.trim(), key_pub.trim());
+    assert_x509_shows(
+        &client,
+        &[
+            "Version: 3",
+            "ecdsa-with-SHA384",
+            "NIST CURVE: P-384",
+            "CA:FALSE",
+            "Digital Signature",
+            "TLS Web Client Authentication",
+            "X509v3 Authority Key Identifier",
+            "CN = alice",
+        ],
+    );
+    assert_x509_shows(
+        &ca,
+        &[
+            "CA:TRUE",
+            "Certificate Sign, CRL Sign",
+            "X509v3 Basic Constraints: critical",
+            "X509v3 Key Usage: critical",
+            "X509v3 Subject Key Identifier",
+            "CN = wasmpaste CA",
+        ],
+    );
+    assert_key_matches(&client, &key);
 
     // Serial: 32 hex digits here, the same integer in openssl's output.
     let serial = serial_of(&s, &fp);
@@ -358,11 +356,8 @@ fn the_ca_endpoints() {
         openssl_fingerprint(&cert),
         issued["fingerprint_sha1"].as_str().unwrap()
     );
-    let cert_pub = openssl_ok(&["x509", "-in", p(&cert), "-noout", "-pubkey"]);
-    let key_pub = openssl_ok(&["pkey", "-in", p(&key), "-pubout"]);
-    assert_eq!(cert_pub.trim(), key_pub.trim());
-    let text = openssl_ok(&["x509", "-in", p(&cert), "-noout", "-text"]);
-    assert!(text.contains("Issuer: O = wasmpaste, CN = My CA"), "{text}");
+    assert_key_matches(&cert, &key);
+    assert_x509_shows(&cert, &["Issuer: O = wasmpaste, CN = My CA"]);
 
     // The requester sees what it requested.
     let mine = json(
@@ -683,13 +678,7 @@ fn the_ca_key_is_stored_encrypted_under_the_password() {
         .send()
         .unwrap();
     assert_eq!(error(r, 500), "Certificate issuance failed");
-    assert!(
-        s.logs_when(|lines| lines.iter().any(|l| l.contains("does not decrypt")))
-            .iter()
-            .any(|l| l.contains("does not decrypt")),
-        "{:#?}",
-        s.logs()
-    );
+    assert!(s.logged("does not decrypt"), "{:#?}", s.logs());
 }
 
 #[test]
@@ -708,17 +697,7 @@ fn concurrent_first_registrations_share_one_ca() {
     for (i, bundle) in bundles.iter().enumerate() {
         let file = write(dir.path(), &format!("{i}.p12"), bundle);
         let ca = dir.path().join(format!("{i}-ca.pem"));
-        openssl_ok(&[
-            "pkcs12",
-            "-in",
-            p(&file),
-            "-passin",
-            "pass:",
-            "-cacerts",
-            "-nokeys",
-            "-out",
-            p(&ca),
-        ]);
+        extract(&file, ["-cacerts", "-nokeys"], &ca);
         assert_eq!(openssl_fingerprint(&ca), ca_fp, "bundle {i} has another CA");
     }
 }

@@ -381,13 +381,7 @@ fn expired_urls_are_gone_and_cleaned_up() {
     // The start-up cleanup removes it from the database.
     let dir = s.kill();
     let s = Server::start_in(dir, &[]);
-    assert!(
-        s.logs_when(|lines| lines.iter().any(|l| l.contains("expired_short_urls=1")))
-            .iter()
-            .any(|l| l.contains("expired_short_urls=1")),
-        "{:#?}",
-        s.logs()
-    );
+    assert!(s.logged("expired_short_urls=1"), "{:#?}", s.logs());
 }
 
 #[test]

@@ -144,6 +144,13 @@ impl Server {
         }
     }
 
+    /// Whether a log line containing `needle` arrives (within 10 s).
+    pub fn logged(&self, needle: &str) -> bool {
+        self.logs_when(|lines| lines.iter().any(|l| l.contains(needle)))
+            .iter()
+            .any(|l| l.contains(needle))
+    }
+
     /// The server's stderr so far (logs of host and guest).
     pub fn logs(&self) -> Vec<String> {
         self.stderr.lock().map(|l| l.clone()).unwrap_or_default()

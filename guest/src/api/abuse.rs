@@ -116,7 +116,16 @@ pub fn rate_limit(ctx: &Ctx<'_>, headers: &Headers, who: &Identity) -> Result<Ad
 /// Proof-of-work at the registration difficulty (`register_pow`) for
 /// `POST /register`; the hint points at the registration challenge.
 pub fn registration_pow(ctx: &Ctx<'_>, headers: &Headers) -> Result<(), ApiError> {
-    let difficulty = ctx.cfg.get(&config::REGISTER_POW)?;
+    proof_of_work(ctx, headers, ctx.cfg.get(&config::REGISTER_POW)?).map_err(|mut err| {
+        if let Some(hint) = err.body.get_mut("hint") {
+            *hint = json!(REGISTER_CHALLENGE_HINT);
+        }
+        err
+    })
+}
+
+/// Verifies the request's solution at `difficulty` (0: off) and consumes its nonce.
+fn proof_of_work(ctx: &Ctx<'_>, headers: &Headers, difficulty: u32) -> Result<(), ApiError> {
     if difficulty == 0 {
         return Ok(());
     }
@@ -127,14 +136,8 @@ pub fn registration_pow(ctx: &Ctx<'_>, headers: &Headers) -> Result<(), ApiError
         headers.get("x-pow-solution"),
         ctx.now(),
         difficulty,
-    )
-    .map_err(|e| {
-        let mut err = ApiError::from(e);
-        if let Some(hint) = err.body.get_mut("hint") {
-            *hint = json!(REGISTER_CHALLENGE_HINT);
-        }
-        err
-    })
+    )?;
+    Ok(())
 }
 
 /// Where a client gets a registration challenge.
@@ -144,17 +147,7 @@ pub const REGISTER_CHALLENGE_HINT: &str = "GET /register/challenge for a new cha
 /// then its nonce consumed). Call after `prepare_db`.
 pub fn admit(ctx: &Ctx<'_>, headers: &Headers, who: &Identity) -> Result<Admission, ApiError> {
     let admission = rate_limit(ctx, headers, who)?;
-    let difficulty = ctx.cfg.get(&config::POW_DIFFICULTY)?;
-    if difficulty > 0 {
-        abuse::proof_of_work(
-            ctx.db(),
-            &ctx.pow_key()?,
-            headers.get("x-pow-token"),
-            headers.get("x-pow-solution"),
-            ctx.now(),
-            difficulty,
-        )?;
-    }
+    proof_of_work(ctx, headers, ctx.cfg.get(&config::POW_DIFFICULTY)?)?;
     Ok(admission)
 }
 

@@ -59,6 +59,12 @@ impl Identity {
     pub fn is_authenticated(&self) -> bool {
         self.fingerprint.is_some()
     }
+
+    /// Whether this client may change or delete something owned by `owner`:
+    /// its owner, or the admin.
+    pub fn may_manage(&self, owner: Option<&str>) -> bool {
+        self.admin || (self.fingerprint.is_some() && self.fingerprint.as_deref() == owner)
+    }
 }
 
 /// A fingerprint if `raw` is exactly 40 lowercase hex digits.
@@ -129,6 +135,17 @@ mod tests {
     use super::*;
 
     const FP: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
+
+    #[test]
+    fn owners_and_the_admin_manage() {
+        let owner = Identity::untrusted(FP.into());
+        assert!(owner.may_manage(Some(FP)));
+        assert!(!owner.may_manage(Some("b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0")));
+        assert!(!owner.may_manage(None));
+        assert!(!Identity::anonymous().may_manage(None));
+        let admin = Identity::trusted("c".repeat(40), true);
+        assert!(admin.may_manage(Some(FP)) && admin.may_manage(None));
+    }
 
     #[test]
     fn only_40_lowercase_hex_is_a_fingerprint() {

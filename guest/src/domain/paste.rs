@@ -441,9 +441,9 @@ pub fn delete(db: &dyn Sql, now: i64, who: &Identity, id: &str) -> Result<(), Pa
     if !is_valid_id(id) {
         return Err(PasteError::InvalidId);
     }
-    let fingerprint = require_fingerprint(who)?;
+    require_fingerprint(who)?;
     let meta = store::meta(db, id, now)?.ok_or(PasteError::NotFound)?;
-    if meta.owner.as_deref() != Some(fingerprint) && !who.admin {
+    if !who.may_manage(meta.owner.as_deref()) {
         return Err(PasteError::PermissionDenied);
     }
     if store::delete(db, id)? {

@@ -165,12 +165,11 @@ pub fn delete(db: &dyn Sql, now: i64, who: &Identity, id: &str) -> Result<(), Sh
     if !is_valid_id(id) {
         return Err(ShortUrlError::InvalidId);
     }
-    let fingerprint = who
-        .fingerprint
-        .as_deref()
-        .ok_or(ShortUrlError::AuthenticationRequired)?;
+    if !who.is_authenticated() {
+        return Err(ShortUrlError::AuthenticationRequired);
+    }
     let url = store::get(db, id, now)?.ok_or(ShortUrlError::NotFound)?;
-    if url.owner.as_deref() != Some(fingerprint) && !who.admin {
+    if !who.may_manage(url.owner.as_deref()) {
         return Err(ShortUrlError::PermissionDenied);
     }
     if store::delete(db, id)? {
@@ -417,28 +416,22 @@ mod tests {
     fn id_collisions_are_retried() {
         let db = db();
         let who = Identity::anonymous();
-        let target = || "https://a.example/".to_owned();
         // The same rng state twice: the second create draws the taken id first.
-        let first = create(
-            &db,
-            &SeqRng(std::cell::Cell::new(5)),
-            0,
-            &who,
-            &policy(),
-            target(),
-            None,
-        )
-        .unwrap();
-        let second = create(
-            &db,
-            &SeqRng(std::cell::Cell::new(5)),
-            0,
-            &who,
-            &policy(),
-            target(),
-            None,
-        )
-        .unwrap();
+        let make = || {
+            let rng = SeqRng(std::cell::Cell::new(5));
+            create(
+                &db,
+                &rng,
+                0,
+                &who,
+                &policy(),
+                "https://a.example/".into(),
+                None,
+            )
+            .unwrap()
+        };
+        let first = make();
+        let second = make();
         assert_ne!(first.id, second.id);
     }
 

@@ -136,3 +136,24 @@ fn no_cache_writes_nothing() {
     assert_eq!(s.get("/health").send().unwrap().status(), 200);
     assert!(files_under(cache.path()).is_empty());
 }
+
+#[test]
+fn the_health_subcommand_checks_a_running_server() {
+    let s = Server::start();
+    let health = |listen: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wasmpaste"))
+            .arg("health")
+            .env("WASMPASTE_LISTEN", listen)
+            .output()
+            .unwrap()
+    };
+    assert!(health(&s.addr.to_string()).status.success());
+    // A wildcard address is reached through loopback, as inside a container.
+    let wildcard = format!("0.0.0.0:{}", s.addr.port());
+    assert!(health(&wildcard).status.success());
+    let dead = s.addr;
+    drop(s.kill());
+    let out = health(&dead.to_string());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}

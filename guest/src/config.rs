@@ -587,4 +587,48 @@ pub mod tests {
             );
         }
     }
+
+    /// spin.toml declares every setting with its default and secrecy, maps
+    /// each into the component, and nothing else.
+    #[test]
+    fn spin_manifest_declares_every_setting() {
+        let manifest: toml::Table = include_str!("../../spin.toml").parse().unwrap();
+        let declared = manifest["variables"].as_table().unwrap();
+        let component = manifest["component"]["wasmpaste"].as_table().unwrap();
+        let mapped = component["variables"].as_table().unwrap();
+        assert_eq!(declared.len(), ALL.len(), "spin.toml [variables]");
+        assert_eq!(
+            mapped.len(),
+            ALL.len(),
+            "spin.toml [component.wasmpaste.variables]"
+        );
+        for s in ALL {
+            let v = declared
+                .get(s.name())
+                .unwrap_or_else(|| panic!("spin.toml lacks variable `{}`", s.name()));
+            assert_eq!(
+                v["default"].as_str(),
+                Some(s.default_value()),
+                "{}",
+                s.name()
+            );
+            let secret = v
+                .get("secret")
+                .and_then(toml::Value::as_bool)
+                .unwrap_or(false);
+            assert_eq!(secret, s.secret(), "secret flag of `{}`", s.name());
+            assert_eq!(
+                mapped[s.name()].as_str(),
+                Some(format!("{{{{ {} }}}}", s.name()).as_str())
+            );
+        }
+        let databases = component["sqlite_databases"].as_array().unwrap();
+        assert_eq!(databases, &vec![toml::Value::from("default")]);
+        assert_eq!(
+            component["source"].as_str(),
+            Some("target/wasm32-wasip2/release/wasmpaste_guest.wasm")
+        );
+        let trigger = &manifest["trigger"]["http"][0];
+        assert_eq!(trigger["route"].as_str(), Some("/..."));
+    }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use wasmtime::bail;
 use wasmtime::error::Context as _;
 
@@ -23,6 +23,9 @@ use crate::variables::{ENV_PREFIX, HOST_SETTINGS, Variables};
 #[derive(Debug, Parser)]
 #[command(name = "wasmpaste", version)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address and port to listen on.
     #[arg(long, env = "WASMPASTE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -62,6 +65,13 @@ pub struct Args {
     #[arg(long, env = "WASMPASTE_MAX_CONCURRENCY", default_value_t = 128,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_concurrency: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Exit 0 if the server on --listen answers GET /health with 200 (for
+    /// container health checks; a wildcard address is reached via loopback).
+    Health,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,6 +11,7 @@ pub mod bindings;
 pub mod cli;
 pub mod engine;
 pub mod guest;
+pub mod health;
 pub mod server;
 pub mod sqlite;
 pub mod state;

@@ -2,6 +2,15 @@ use clap::Parser as _;
 
 fn main() -> std::process::ExitCode {
     let args = wasmpaste_host::cli::Args::parse();
+    if args.command == Some(wasmpaste_host::cli::Command::Health) {
+        return match wasmpaste_host::health::check(args.listen, std::time::Duration::from_secs(5)) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     wasmpaste_host::cli::init_logging(args.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

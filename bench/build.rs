@@ -5,7 +5,12 @@ fn main() {
     let wasm = wasmpaste_build_support::build_wasm(
         "wasmpaste-bench-guest",
         "wasmpaste-bench-guest.wasm",
-        &["bench/guest", "guest/src", "guest/Cargo.toml"],
+        &[
+            "bench/guest",
+            "guest/src",
+            "guest/build.rs",
+            "guest/Cargo.toml",
+        ],
     );
     println!(
         "cargo:rustc-env=WASMPASTE_BENCH_GUEST_WASM={}",

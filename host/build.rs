@@ -15,7 +15,13 @@ fn main() {
         None => wasmpaste_build_support::build_wasm(
             "wasmpaste-guest",
             "wasmpaste_guest.wasm",
-            &["guest/src", "guest/migrations", "guest/Cargo.toml"],
+            &[
+                "guest/src",
+                "guest/migrations",
+                "guest/build.rs",
+                "guest/Cargo.toml",
+                "docs/openapi.yaml",
+            ],
         ),
     };
     println!(

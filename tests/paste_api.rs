@@ -761,3 +761,23 @@ fn pastes_survive_a_restart() {
         "durable"
     );
 }
+
+#[test]
+fn the_openapi_document_is_served() {
+    let s = Server::start();
+    let r = s.get("/openapi.json").send().unwrap();
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let doc = json(r, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/",
+        "/{id}/raw",
+        "/s/{id}",
+        "/register",
+        "/pki/revoke/{serial}",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+    let index = json(s.get("/").send().unwrap(), 200);
+    assert!(index["endpoints"].get("GET /openapi.json").is_some());
+}

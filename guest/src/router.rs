@@ -55,6 +55,7 @@ enum Route<'p> {
     PkiIssue,
     PkiCerts,
     PkiRevoke(&'p str),
+    OpenApi,
 }
 
 impl<'p> Route<'p> {
@@ -74,6 +75,7 @@ impl<'p> Route<'p> {
             ("pki", Some("certs"), None, _) => Self::PkiCerts,
             ("pki", Some("revoke"), Some(serial), None) => Self::PkiRevoke(serial),
             ("pki", ..) => return None,
+            ("openapi.json", None, ..) => Self::OpenApi,
             ("", None, ..) => Self::Index,
             ("health", None, ..) => Self::Health,
             ("challenge", None, ..) => Self::Challenge,
@@ -84,6 +86,31 @@ impl<'p> Route<'p> {
             _ => return None,
         };
         Some(route)
+    }
+
+    /// The route's path as the OpenAPI document writes it.
+    #[cfg(test)]
+    fn template(self) -> &'static str {
+        match self {
+            Self::Index => "/",
+            Self::Health => "/health",
+            Self::Challenge => "/challenge",
+            Self::RegisterChallenge => "/register/challenge",
+            Self::Pastes => "/pastes",
+            Self::Paste(_) => "/{id}",
+            Self::Raw(_) => "/{id}/raw",
+            Self::ShortUrls => "/s",
+            Self::ShortUrl(_) => "/s/{id}",
+            Self::ShortUrlInfo(_) => "/s/{id}/info",
+            Self::Register => "/register",
+            Self::Pki => "/pki",
+            Self::PkiCa => "/pki/ca",
+            Self::PkiCaCert => "/pki/ca.crt",
+            Self::PkiIssue => "/pki/issue",
+            Self::PkiCerts => "/pki/certs",
+            Self::PkiRevoke(_) => "/pki/revoke/{serial}",
+            Self::OpenApi => "/openapi.json",
+        }
     }
 
     fn allow(self) -> &'static str {
@@ -97,7 +124,8 @@ impl<'p> Route<'p> {
             | Self::ShortUrlInfo(_)
             | Self::Pki
             | Self::PkiCaCert
-            | Self::PkiCerts => "GET, HEAD, OPTIONS",
+            | Self::PkiCerts
+            | Self::OpenApi => "GET, HEAD, OPTIONS",
             Self::Register | Self::PkiCa | Self::PkiIssue | Self::PkiRevoke(_) => "POST, OPTIONS",
             Self::Paste(_) => "GET, HEAD, PUT, DELETE, OPTIONS",
             Self::ShortUrls => "GET, HEAD, POST, OPTIONS",
@@ -155,6 +183,7 @@ fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         (Method::Post, Route::PkiIssue) => pki::issue(ctx, req),
         (Method::Get | Method::Head, Route::PkiCerts) => pki::list(ctx, &req),
         (Method::Post, Route::PkiRevoke(serial)) => pki::revoke(ctx, &req, serial),
+        (Method::Get | Method::Head, Route::OpenApi) => Ok(info::openapi()),
         (_, route) => Err(ApiError::method_not_allowed(route.allow())),
     }
 }
@@ -191,6 +220,112 @@ fn request_id(sent: Option<&str>, env: &Env<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One of each route. `every_route_is_listed` fails when a variant is
+    /// missing here (the match below must name them all).
+    const ALL_ROUTES: &[Route<'static>] = &[
+        Route::Index,
+        Route::Health,
+        Route::Challenge,
+        Route::RegisterChallenge,
+        Route::Pastes,
+        Route::Paste("x"),
+        Route::Raw("x"),
+        Route::ShortUrls,
+        Route::ShortUrl("x"),
+        Route::ShortUrlInfo("x"),
+        Route::Register,
+        Route::Pki,
+        Route::PkiCa,
+        Route::PkiCaCert,
+        Route::PkiIssue,
+        Route::PkiCerts,
+        Route::PkiRevoke("x"),
+        Route::OpenApi,
+    ];
+
+    #[test]
+    fn every_route_is_listed() {
+        for route in ALL_ROUTES {
+            // Exhaustive: a new variant does not compile until it is handled here,
+            // and then `ALL_ROUTES` gets it too.
+            match route {
+                Route::Index
+                | Route::Health
+                | Route::Challenge
+                | Route::RegisterChallenge
+                | Route::Pastes
+                | Route::Paste(_)
+                | Route::Raw(_)
+                | Route::ShortUrls
+                | Route::ShortUrl(_)
+                | Route::ShortUrlInfo(_)
+                | Route::Register
+                | Route::Pki
+                | Route::PkiCa
+                | Route::PkiCaCert
+                | Route::PkiIssue
+                | Route::PkiCerts
+                | Route::PkiRevoke(_)
+                | Route::OpenApi => {}
+            }
+        }
+        let templates: std::collections::BTreeSet<_> =
+            ALL_ROUTES.iter().map(|r| r.template()).collect();
+        assert_eq!(templates.len(), ALL_ROUTES.len());
+    }
+
+    /// The methods a route serves, lowercase, without OPTIONS (implicit).
+    fn methods(route: Route<'_>) -> std::collections::BTreeSet<String> {
+        route
+            .allow()
+            .split(", ")
+            .filter(|m| *m != "OPTIONS")
+            .map(str::to_ascii_lowercase)
+            .collect()
+    }
+
+    /// The router and docs/openapi.yaml (served as /openapi.json) describe the
+    /// same operations: every route and method is documented, and every
+    /// documented operation is routed. HEAD is served wherever GET is; the
+    /// document lists it where the reference does.
+    #[test]
+    fn the_openapi_document_matches_the_router() {
+        let doc: serde_json::Value = serde_json::from_str(crate::api::info::OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for route in ALL_ROUTES {
+            let documented = paths
+                .get(route.template())
+                .unwrap_or_else(|| panic!("{} is not in docs/openapi.yaml", route.template()));
+            for method in methods(*route) {
+                assert!(
+                    method == "head" || documented.get(&method).is_some(),
+                    "{} {} is not documented",
+                    method.to_uppercase(),
+                    route.template()
+                );
+            }
+        }
+        for (template, operations) in paths {
+            let concrete = template
+                .replace("{id}", "0123456789abcdef")
+                .replace("{serial}", "0123456789abcdef0123456789abcdef");
+            let route = Route::resolve(&concrete)
+                .unwrap_or_else(|| panic!("documented path {template} is not routed"));
+            assert_eq!(route.template(), template, "{concrete} routes elsewhere");
+            let served = methods(route);
+            for method in operations.as_object().unwrap().keys() {
+                if method == "parameters" {
+                    continue;
+                }
+                assert!(
+                    served.contains(method),
+                    "documented {} {template} is not served",
+                    method.to_uppercase()
+                );
+            }
+        }
+    }
 
     #[test]
     fn routes_resolve() {

@@ -56,6 +56,7 @@ pub fn index(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
                 "POST /pki/issue": "Issue a client certificate",
                 "GET /pki/certs": "List your certificates",
                 "POST /pki/revoke/<serial>": "Revoke a certificate",
+                "GET /openapi.json": "OpenAPI 3.1 description of this API",
             },
             "usage": {
                 "raw": format!("curl --data-binary @file.txt {base}"),
@@ -66,6 +67,16 @@ pub fn index(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
             "note": "Use --data-binary (not -d) to preserve newlines",
         }),
     ))
+}
+
+/// docs/openapi.yaml as JSON, converted by build.rs.
+pub const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.json"));
+
+/// `GET /openapi.json`: the API contract this build implements.
+pub fn openapi() -> Response {
+    let mut resp = Response::new(200).with_header("content-type", "application/json");
+    resp.body = OPENAPI.as_bytes().to_vec();
+    resp
 }
 
 pub fn health(ctx: &Ctx<'_>) -> Response {

@@ -24,4 +24,6 @@ pub mod router;
 pub mod store;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{Server, json};
+use common::{PARALLEL, Server, json, parallel};
 
 #[test]
 fn http10_without_host_gets_a_json_400() {
@@ -111,23 +111,16 @@ fn spoofed_spin_headers_are_dropped() {
 #[test]
 fn concurrent_creates_are_all_stored_intact() {
     let s = Server::start();
-    let created: Vec<(String, Vec<u8>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..32u8)
-            .map(|i| {
-                let s = &s;
-                scope.spawn(move || {
-                    let body: Vec<u8> = (0..=255u8).cycle().take(4096).map(|j| j ^ i).collect();
-                    let v = s.create(body.clone());
-                    (v["id"].as_str().unwrap().to_owned(), body)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    let created: Vec<(String, Vec<u8>)> = parallel(PARALLEL, |i| {
+        let key = u8::try_from(i).unwrap();
+        let body: Vec<u8> = (0..=255u8).cycle().take(4096).map(|j| j ^ key).collect();
+        let v = s.create(body.clone());
+        (v["id"].as_str().unwrap().to_owned(), body)
     });
     let mut ids: Vec<_> = created.iter().map(|(id, _)| id.clone()).collect();
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 32);
+    assert_eq!(ids.len(), PARALLEL);
     for (id, body) in &created {
         let got = s
             .get(&format!("/{id}/raw"))

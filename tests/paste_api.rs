@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ALICE, BOB, Server, error, json};
+use common::{ALICE, BOB, PARALLEL, Server, error, json, parallel};
 use serde_json::Value;
 
 fn id_of(v: &Value) -> String {
@@ -300,17 +300,9 @@ fn concurrent_burn_after_read_has_exactly_one_winner() {
                     .body(format!("round {round}")),
             ),
         );
-        let statuses: Vec<(u16, String)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..16)
-                .map(|_| {
-                    let (s, id) = (&s, &id);
-                    scope.spawn(move || {
-                        let r = s.get(&format!("/{id}/raw")).send().unwrap();
-                        (r.status().as_u16(), r.text().unwrap())
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        let statuses: Vec<(u16, String)> = parallel(PARALLEL, |_| {
+            let r = s.get(&format!("/{id}/raw")).send().unwrap();
+            (r.status().as_u16(), r.text().unwrap())
         });
         let winners: Vec<_> = statuses.iter().filter(|(st, _)| *st == 200).collect();
         assert_eq!(winners.len(), 1, "{statuses:?}");

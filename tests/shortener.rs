@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ALICE, BOB, Server, error, json, solved_challenge};
+use common::{ALICE, BOB, PARALLEL, Server, error, json, parallel, solved_challenge};
 use reqwest::blocking::Response;
 use serde_json::Value;
 
@@ -341,20 +341,15 @@ fn list_and_delete_by_owner() {
 fn concurrent_redirects_are_all_counted() {
     let s = Server::start();
     let id = id_of(&json(shorten(&s, "https://example.com/popular"), 201));
-    const THREADS: usize = 32;
     const HITS: usize = 5;
-    std::thread::scope(|scope| {
-        for _ in 0..THREADS {
-            scope.spawn(|| {
-                for _ in 0..HITS {
-                    let r = s.get(&format!("/s/{id}")).send().unwrap();
-                    assert_eq!(r.status(), 302);
-                }
-            });
+    parallel(PARALLEL, |_| {
+        for _ in 0..HITS {
+            let r = s.get(&format!("/s/{id}")).send().unwrap();
+            assert_eq!(r.status(), 302);
         }
     });
     let info = json(s.get(&format!("/s/{id}/info")).send().unwrap(), 200);
-    assert_eq!(info["access_count"], THREADS * HITS);
+    assert_eq!(info["access_count"], PARALLEL * HITS);
 }
 
 #[test]

@@ -285,3 +285,27 @@ pub fn solved_challenge(s: &Server, path: &str) -> (String, String) {
         solve(nonce, difficulty).to_string(),
     )
 }
+
+/// Clients the concurrency tests run at once.
+pub const PARALLEL: usize = 64;
+
+/// Runs `f(i)` for `i` in `0..n`, each on its own thread, all released at
+/// the same moment; the results in order of `i`.
+pub fn parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let start = std::sync::Barrier::new(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (start, f) = (&start, &f);
+                scope.spawn(move || {
+                    start.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a client thread panicked"))
+            .collect()
+    })
+}

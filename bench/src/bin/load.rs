@@ -139,7 +139,11 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     let i = ((sorted.len() - 1) as f64 * p).round() as usize;
     f64::from(sorted[i]) / 1000.0
 }
@@ -148,10 +152,17 @@ fn setup(base: &str) -> Result<(String, String), String> {
     let c = client();
     let id_of = |r: reqwest::Result<reqwest::blocking::Response>| -> Result<String, String> {
         let v: serde_json::Value = r.and_then(|r| r.json()).map_err(|e| e.to_string())?;
-        v["id"].as_str().map(str::to_owned).ok_or_else(|| format!("no id in {v}"))
+        v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no id in {v}"))
     };
     let paste = id_of(c.post(format!("{base}/")).body(vec![b'r'; 1024]).send())?;
-    let short = id_of(c.post(format!("{base}/s")).body("https://example.com/target").send())?;
+    let short = id_of(
+        c.post(format!("{base}/s"))
+            .body("https://example.com/target")
+            .send(),
+    )?;
     Ok((paste, short))
 }
 

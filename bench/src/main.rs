@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use wasmpaste_host::engine::{Limits, new_engine};
+use wasmpaste_host::engine::{PoolSize, new_engine};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::Command;
@@ -79,12 +79,11 @@ fn human(ns: f64) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let limits = Limits {
+    let pool = PoolSize {
+        instances: 4,
         max_memory: 512 << 20,
-        request_timeout: Duration::from_secs(600),
-        max_concurrency: 4,
     };
-    let engine = match new_engine(&limits, None) {
+    let engine = match new_engine(pool, None) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e:#}");

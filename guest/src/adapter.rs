@@ -25,8 +25,8 @@ use self::exports::wasmpaste::app::maintenance::{
 };
 use self::fermyon::spin::{sqlite, variables};
 use self::wasi::http0_2_0::types::{
-    Fields, IncomingBody, IncomingRequest, Method as WasiMethod, OutgoingBody, OutgoingResponse,
-    ResponseOutparam,
+    ErrorCode, Fields, IncomingBody, IncomingRequest, Method as WasiMethod, OutgoingBody,
+    OutgoingResponse, ResponseOutparam, http_error_code,
 };
 use self::wasi::io0_2_0::streams::{InputStream, StreamError};
 
@@ -117,6 +117,8 @@ struct WasiBody {
     stream: Option<InputStream>,
     body: Option<IncomingBody>,
     _request: IncomingRequest,
+    /// Bytes read so far, for the size in a "too large" error.
+    received: u64,
 }
 
 impl WasiBody {
@@ -127,6 +129,7 @@ impl WasiBody {
             stream,
             body,
             _request: request,
+            received: 0,
         }
     }
 }
@@ -141,7 +144,10 @@ impl BodyStream for WasiBody {
             match stream.blocking_read(len) {
                 // An empty read is not the end: the client has not sent more yet.
                 Ok(chunk) if chunk.is_empty() => continue,
-                Ok(chunk) => return Ok(Some(chunk)),
+                Ok(chunk) => {
+                    self.received = self.received.saturating_add(chunk.len() as u64);
+                    return Ok(Some(chunk));
+                }
                 Err(StreamError::Closed) => {
                     self.stream = None;
                     if let Some(body) = self.body.take() {
@@ -150,6 +156,13 @@ impl BodyStream for WasiBody {
                     return Ok(None);
                 }
                 Err(StreamError::LastOperationFailed(e)) => {
+                    // A host that caps bodies (ours, per tenant) says so with
+                    // this code: the client sent too much, it did not break.
+                    if let Some(ErrorCode::HttpRequestBodySize(_)) = http_error_code(&e) {
+                        return Err(BodyError::TooLarge {
+                            received: self.received,
+                        });
+                    }
                     return Err(BodyError::Broken(e.to_debug_string()));
                 }
             }

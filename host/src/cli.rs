@@ -1,6 +1,7 @@
 //! Command line and start-up: everything is validated before the server binds,
 //! including the guest's own configuration (through its `check-config` export).
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,9 +12,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use wasmtime::bail;
 use wasmtime::error::Context as _;
 
-use crate::engine::{Limits, Runtime};
+use crate::config::{self, TenantSpec};
+use crate::engine::{Limits, PoolSize, compile_cache, new_engine, start_epoch_ticker};
+use crate::metrics::Metrics;
+use crate::scheduler;
 use crate::server::Server;
-use crate::sqlite::Database;
+use crate::tenant::{Tenant, Tenants};
 use crate::variables::{ENV_PREFIX, HOST_SETTINGS, Variables};
 
 /// Serve the wasmpaste pastebin API (the wasmpaste WebAssembly component).
@@ -30,16 +34,26 @@ pub struct Args {
     #[arg(long, env = "WASMPASTE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
-    /// SQLite database file; its directory is created if missing.
-    #[arg(long, env = "WASMPASTE_DB", default_value = "./data/wasmpaste.db")]
-    pub db: PathBuf,
+    /// Tenants file (TOML; see docs/operations.md). Without it the host
+    /// serves one tenant: the component and database given below.
+    #[arg(long, env = "WASMPASTE_CONFIG")]
+    pub config: Option<PathBuf>,
 
-    /// Serve this component (.wasm) instead of the embedded one.
+    /// Address and port of the admin listener (`/metrics`, `/healthz`); off when unset.
+    #[arg(long, env = "WASMPASTE_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+
+    /// SQLite database file of the single tenant; its directory is created
+    /// if missing [default: ./data/wasmpaste.db].
+    #[arg(long, env = "WASMPASTE_DB")]
+    pub db: Option<PathBuf>,
+
+    /// Serve this component (.wasm) instead of the embedded one (single tenant).
     #[arg(long, env = "WASMPASTE_COMPONENT")]
     pub component: Option<PathBuf>,
 
     /// Directory for compiled machine code, reused across restarts
-    /// [default: `cache` beside the database file].
+    /// [default: `cache` beside the database file, or beside the config file].
     #[arg(long, env = "WASMPASTE_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
 
@@ -61,11 +75,37 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(16..=4096))]
     pub max_memory: u64,
 
-    /// Requests served at once; more get 503 with Retry-After.
+    /// Requests one tenant serves at once; more get 503 with Retry-After.
     #[arg(long, env = "WASMPASTE_MAX_CONCURRENCY", default_value_t = 128,
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_concurrency: u32,
+
+    /// Largest request body in MiB; bigger ones get 413 before the guest runs.
+    #[arg(long, env = "WASMPASTE_MAX_BODY_MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_body_mib: u64,
+
+    /// Largest database file in MiB; beyond it writes get 507, reads still work
+    /// [default: no quota].
+    #[arg(long, env = "WASMPASTE_DB_QUOTA_MIB",
+          value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    pub db_quota_mib: Option<u64>,
+
+    /// Seconds between two scheduled cleanups of each tenant (jittered by
+    /// 10%); 0 turns the scheduler off (the component still cleans up during
+    /// requests, as on Spin).
+    #[arg(long, env = "WASMPASTE_CLEANUP_EVERY", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
+    pub cleanup_every: u64,
+
+    /// Instances alive at once over all tenants (the size of the shared pool).
+    #[arg(long, env = "WASMPASTE_MAX_INSTANCES", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_instances: u32,
 }
+
+/// The single tenant's database when neither `--db` nor `--config` says otherwise.
+pub const DEFAULT_DB: &str = "./data/wasmpaste.db";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum Command {
@@ -87,17 +127,47 @@ impl Args {
             return None;
         }
         self.cache_dir.clone().or_else(|| {
-            let parent = self.db.parent().unwrap_or(Path::new(""));
+            let anchor = self.config.clone().unwrap_or_else(|| self.db_path());
+            let parent = anchor.parent().unwrap_or(Path::new(""));
             Some(parent.join("cache"))
         })
     }
 
+    fn db_path(&self) -> PathBuf {
+        self.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB))
+    }
+
+    /// Limits from the command line: the single tenant's, and the defaults
+    /// under a config file's `[defaults]`.
     pub fn limits(&self) -> Limits {
         Limits {
             max_memory: usize::try_from(self.max_memory * 1024 * 1024).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.request_timeout),
+            max_body_bytes: self.max_body_mib * 1024 * 1024,
             max_concurrency: self.max_concurrency,
+            db_quota_bytes: self.db_quota_mib.map(|m| m * 1024 * 1024),
         }
+    }
+
+    /// The tenants to serve: from `--config`, or the single default tenant.
+    pub fn tenants(&self) -> wasmtime::Result<Vec<TenantSpec>> {
+        let Some(path) = &self.config else {
+            return Ok(vec![TenantSpec {
+                name: "default".into(),
+                hosts: Vec::new(),
+                path_prefix: None,
+                component: self.component.clone(),
+                db: self.db_path(),
+                variables: BTreeMap::new(),
+                limits: self.limits(),
+            }]);
+        };
+        if self.db.is_some() || self.component.is_some() {
+            tracing::warn!(
+                "--db and --component are ignored with --config: each tenant names its own"
+            );
+        }
+        Ok(config::load(path, &self.limits())?)
     }
 }
 
@@ -118,85 +188,103 @@ pub fn init_logging(format: LogFormat) {
 
 /// Loads, checks and serves; returns when a shutdown signal was handled.
 pub async fn run(args: Args) -> wasmtime::Result<()> {
-    let wasm = match &args.component {
-        Some(path) => std::fs::read(path)
-            .with_context(|| format!("cannot read the component {}", path.display()))?,
-        None => crate::guest::EMBEDDED.to_vec(),
-    };
-    let variables = Variables::from_env(std::env::vars());
-    let db = Database::open(&args.db)?;
-    let cache_dir = args.cache_dir();
-    let runtime = Arc::new(Runtime::new(
-        &wasm,
-        db,
-        variables.clone(),
-        args.limits(),
-        cache_dir.as_deref(),
+    let specs = args.tenants()?;
+    let env = Variables::from_env(std::env::vars());
+    let pool = PoolSize::for_tenants(specs.iter().map(|s| &s.limits), args.max_instances);
+    let cache = args.cache_dir().as_deref().map(compile_cache).transpose()?;
+    let engine = new_engine(pool, cache.clone())?;
+    start_epoch_ticker(&engine);
+    let tenants = Arc::new(Tenants::new(
+        &engine,
+        cache.as_ref(),
+        specs,
+        &env,
+        crate::guest::EMBEDDED,
     )?);
-    runtime.start_epoch_ticker();
+    let metrics = Arc::new(Metrics::default());
 
-    check_guest_config(&runtime, &variables).await?;
-    migrate_and_clean(&runtime).await?;
+    for tenant in tenants.iter() {
+        check_guest_config(tenant, &env).await?;
+        // Migrations (and a first cleanup) before the first request arrives.
+        scheduler::cleanup(tenant, &metrics, "startup")
+            .await
+            .with_context(|| format!("tenant `{}`", tenant.name))?;
+    }
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    if let Some(admin) = args.admin_listen {
+        let admin_listener = tokio::net::TcpListener::bind(admin)
+            .await
+            .with_context(|| format!("cannot listen on {admin} (--admin-listen)"))?;
+        let admin_addr = admin_listener.local_addr()?;
+        println!("wasmpaste admin on http://{admin_addr}");
+        tracing::info!(addr = %admin_addr, "admin listener");
+        tokio::spawn(crate::admin::serve(
+            admin_listener,
+            Arc::clone(&tenants),
+            Arc::clone(&metrics),
+        ));
+    }
     // On stdout, alone on its line: scripts and tests read the port from it.
     println!("wasmpaste listening on http://{addr}");
     std::io::stdout().flush()?;
-    tracing::info!(%addr, db = %runtime.db.path().display(), "serving");
+    for tenant in tenants.iter() {
+        tracing::info!(
+            tenant = %tenant.name,
+            hosts = ?tenant.hosts,
+            prefix = tenant.path_prefix.as_deref().unwrap_or(""),
+            db = %tenant.db.path().display(),
+            "tenant"
+        );
+    }
+    tracing::info!(%addr, tenants = tenants.len(), instances = pool.instances, "serving");
+    if args.cleanup_every > 0 {
+        scheduler::start(&tenants, &metrics, Duration::from_secs(args.cleanup_every));
+    }
 
-    Arc::new(Server::new(runtime))
+    Arc::new(Server::new(tenants, metrics))
         .serve(listener, shutdown_signal())
         .await
 }
 
-/// Refuses to start on bad guest settings; warns about `WASMPASTE_*` names nothing reads.
-async fn check_guest_config(runtime: &Runtime, variables: &Variables) -> wasmtime::Result<()> {
-    let (mut store, instance) = runtime.instantiate().await?;
+/// Refuses to start on bad guest settings; warns about variables nothing reads.
+async fn check_guest_config(tenant: &Tenant, env: &Variables) -> wasmtime::Result<()> {
+    let name = &tenant.name;
+    let (mut store, instance) = tenant.maintenance("startup").await?;
     let report = instance
         .wasmpaste_app_maintenance()
         .call_check_config(&mut store)
         .await
-        .context("the component's check-config failed")?;
-    for name in variables.names() {
-        if !report.known.iter().any(|k| k == name) {
-            tracing::warn!(
-                "{ENV_PREFIX}{} is set but is not a setting of this component (typo?)",
-                name.to_ascii_uppercase()
-            );
+        .with_context(|| format!("tenant `{name}`: the component's check-config failed"))?;
+    for var in tenant.variables.names() {
+        if !report.known.iter().any(|k| k == var) {
+            if env.get(var).is_ok() {
+                tracing::warn!(
+                    tenant = %name,
+                    "{ENV_PREFIX}{} is set but is not a setting of this component (typo?)",
+                    var.to_ascii_uppercase()
+                );
+            } else {
+                tracing::warn!(
+                    tenant = %name,
+                    "variable `{var}` is set but is not a setting of this component (typo?)"
+                );
+            }
         }
     }
     if !report.errors.is_empty() {
         let hint = format!(
-            "(variable `x` is set by {ENV_PREFIX}X; host settings: {})",
+            "(variable `x` is set by {ENV_PREFIX}X or a tenant's `variables`; host settings: {})",
             HOST_SETTINGS.join(", ")
         );
         bail!(
-            "invalid configuration:\n  {}\n{hint}",
+            "tenant `{name}`: invalid configuration:\n  {}\n{hint}",
             report.errors.join("\n  ")
         );
     }
-    Ok(())
-}
-
-/// Applies migrations (and a first cleanup) before the first request arrives.
-async fn migrate_and_clean(runtime: &Runtime) -> wasmtime::Result<()> {
-    let (mut store, instance) = runtime.instantiate().await?;
-    let report = instance
-        .wasmpaste_app_maintenance()
-        .call_cleanup(&mut store)
-        .await?
-        .map_err(|e| wasmtime::format_err!("the database is not usable: {e}"))?;
-    tracing::info!(
-        expired_pastes = report.expired_pastes,
-        expired_short_urls = report.expired_short_urls,
-        used_nonces = report.used_nonces,
-        rate_windows = report.rate_windows,
-        content_hashes = report.content_hashes,
-        "startup cleanup"
-    );
     Ok(())
 }
 

@@ -1,9 +1,8 @@
-//! The wasmtime side: one `Engine`, the component compiled once, a
-//! pre-instantiated `WasmpastePre`, and a fresh `Store` per call with the
-//! sandbox limits (memory, CPU deadline, resources) set in one place.
+//! The wasmtime side: one `Engine` for all tenants, each distinct component
+//! compiled once and pre-instantiated, and a fresh `Store` per call with the
+//! tenant's sandbox limits (memory, CPU deadline, resources) set in one place.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -15,62 +14,82 @@ use wasmtime::{
 
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
-use crate::bindings::{HostBindings, HostBindingsPre, fermyon};
-use crate::sqlite::Database;
+use crate::bindings::{HostBindingsPre, fermyon};
 use crate::state::HostState;
-use crate::variables::Variables;
 
 /// How often the epoch advances: the granularity of deadlines and of the
 /// cooperative yields that keep one busy guest from starving the others.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Sandbox limits applied to every instance.
-#[derive(Debug, Clone)]
+/// Sandbox limits of one tenant, applied to each of its instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Linear memory per instance, in bytes.
     pub max_memory: usize,
     /// Wall-clock time for one request, including reading and writing bodies.
     pub request_timeout: Duration,
+    /// Largest request body; the host refuses bigger ones (413) before the guest runs.
+    pub max_body_bytes: u64,
     /// Instances alive at once (requests in flight plus maintenance calls).
     pub max_concurrency: u32,
+    /// Largest database file; beyond it writes fail (`database-full`, 507).
+    pub db_quota_bytes: Option<u64>,
 }
 
-/// Everything needed to run the component.
-pub struct Runtime {
-    pub engine: Engine,
+/// How big the shared instance pool is: every tenant draws from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSize {
+    /// Component instances alive at once, over all tenants.
+    pub instances: u32,
+    /// The largest memory any tenant may use, in bytes.
+    pub max_memory: usize,
+}
+
+impl PoolSize {
+    /// Room for every tenant's concurrency (plus one maintenance call each),
+    /// but never more than `cap` slots: an instance slot reserves address
+    /// space, and a hoster bounds the total.
+    pub fn for_tenants<'a>(limits: impl IntoIterator<Item = &'a Limits>, cap: u32) -> Self {
+        let (instances, max_memory) = limits.into_iter().fold((0u32, 0usize), |(n, m), l| {
+            (
+                n.saturating_add(l.max_concurrency).saturating_add(1),
+                m.max(l.max_memory),
+            )
+        });
+        Self {
+            instances: instances.clamp(1, cap.max(1)),
+            max_memory,
+        }
+    }
+}
+
+/// One compiled component, linked and ready to instantiate; tenants running
+/// the same bytes share it.
+pub struct Compiled {
     /// For HTTP requests (`wasi:http/incoming-handler`).
     pub proxy: ProxyPre<HostState>,
     /// For calls of the `maintenance` export.
     pub maintenance: HostBindingsPre<HostState>,
-    pub db: Arc<Database>,
-    pub variables: Variables,
-    pub limits: Limits,
 }
 
-impl Runtime {
-    /// Compiles `wasm` (or loads its machine code from `cache_dir`) and links
-    /// it against WASI, wasi-http, sqlite and variables.
-    pub fn new(
-        wasm: &[u8],
-        db: Arc<Database>,
-        variables: Variables,
-        limits: Limits,
-        cache_dir: Option<&Path>,
-    ) -> wasmtime::Result<Self> {
-        let cache = cache_dir.map(compile_cache).transpose()?;
-        let engine = new_engine(&limits, cache.clone())?;
+impl Compiled {
+    /// Compiles `wasm` (or loads its machine code from the engine's cache)
+    /// and links it against WASI, wasi-http, sqlite and variables.
+    /// `cache` is the engine's compilation cache, only to log hit or miss.
+    pub fn new(engine: &Engine, wasm: &[u8], cache: Option<&Cache>) -> wasmtime::Result<Self> {
         let started = Instant::now();
-        let component = Component::new(&engine, wasm).context("the component failed to compile")?;
+        let hits = cache.map(Cache::cache_hits);
+        let component = Component::new(engine, wasm).context("the component failed to compile")?;
         tracing::info!(
             ms = started.elapsed().as_millis(),
-            cache = match &cache {
-                Some(c) if c.cache_hits() > 0 => "hit",
-                Some(_) => "miss",
-                None => "off",
+            cache = match (hits, cache.map(Cache::cache_hits)) {
+                (Some(before), Some(after)) if after > before => "hit",
+                (Some(_), _) => "miss",
+                (None, _) => "off",
             },
             "component ready"
         );
-        let mut linker = Linker::<HostState>::new(&engine);
+        let mut linker = Linker::<HostState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         fermyon::spin::sqlite::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
@@ -82,68 +101,49 @@ impl Runtime {
             .context("the component does not export wasi:http/incoming-handler")?;
         let maintenance = HostBindingsPre::new(pre)
             .context("the component does not export wasmpaste:app/maintenance")?;
-        Ok(Self {
-            engine,
-            proxy,
-            maintenance,
-            db,
-            variables,
-            limits,
-        })
+        Ok(Self { proxy, maintenance })
     }
+}
 
-    /// A store for one call, with every limit set.
-    pub fn store(&self) -> Store<HostState> {
-        let state = HostState::new(
-            Arc::clone(&self.db),
-            self.variables.clone(),
-            self.limits.max_memory,
-        );
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let started = Instant::now();
-        let timeout = self.limits.request_timeout;
-        store.set_epoch_deadline(1);
-        // Yield to other tasks every tick; trap once the request's time is up.
-        store.epoch_deadline_callback(move |_| {
-            if started.elapsed() >= timeout {
-                Ok(UpdateDeadline::Interrupt)
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+/// A store for one call, with every limit of `limits` set.
+pub fn new_store(engine: &Engine, state: HostState, limits: &Limits) -> Store<HostState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    let started = Instant::now();
+    let timeout = limits.request_timeout;
+    store.set_epoch_deadline(1);
+    // Yield to other tasks every tick; trap once the request's time is up.
+    store.epoch_deadline_callback(move |_| {
+        if started.elapsed() >= timeout {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+/// Advances the engine's epoch forever; deadlines and yields depend on it.
+pub fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
             }
-        });
-        store
-    }
-
-    /// A fresh instance in a fresh store, for calls outside HTTP requests.
-    pub async fn instantiate(&self) -> wasmtime::Result<(Store<HostState>, HostBindings)> {
-        let mut store = self.store();
-        let instance = self.maintenance.instantiate_async(&mut store).await?;
-        Ok((store, instance))
-    }
-
-    /// Advances the epoch forever; deadlines and yields depend on it.
-    pub fn start_epoch_ticker(&self) {
-        let engine = self.engine.weak();
-        std::thread::Builder::new()
-            .name("epoch-ticker".into())
-            .spawn(move || {
-                while let Some(engine) = engine.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(EPOCH_TICK);
-                }
-            })
-            .map(drop)
-            .unwrap_or_else(|e| tracing::error!("cannot start the epoch ticker: {e}"));
-    }
+        })
+        .map(drop)
+        .unwrap_or_else(|e| tracing::error!("cannot start the epoch ticker: {e}"));
 }
 
 /// wasmtime's compilation cache in `dir`: machine code keyed by a hash of
 /// the wasm and of the engine's compilation settings and version, so a
 /// restart with the same component skips Cranelift, and a changed component
 /// or upgraded host can never load stale code.
-fn compile_cache(dir: &Path) -> wasmtime::Result<Cache> {
+pub fn compile_cache(dir: &Path) -> wasmtime::Result<Cache> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the cache directory {}", dir.display()))?;
     let mut config = CacheConfig::new();
@@ -151,21 +151,22 @@ fn compile_cache(dir: &Path) -> wasmtime::Result<Cache> {
     Cache::new(config).with_context(|| format!("cannot use the cache directory {}", dir.display()))
 }
 
-/// The engine every component runs on: pooling allocator sized from `limits`,
-/// copy-on-write memory images, epoch interruption, and the compilation
-/// cache when given. Benchmarks use it too, so they measure what production
-/// runs.
-pub fn new_engine(limits: &Limits, cache: Option<Cache>) -> wasmtime::Result<Engine> {
+/// The one engine every tenant's components run on: pooling allocator sized
+/// by `pool`, copy-on-write memory images, epoch interruption, and the
+/// compilation cache when given. Benchmarks use it too, so they measure what
+/// production runs.
+pub fn new_engine(pool_size: PoolSize, cache: Option<Cache>) -> wasmtime::Result<Engine> {
+    let n = pool_size.instances;
     let mut pool = PoolingAllocationConfig::new();
     // Instances are recycled from a pool; memories are copy-on-write images
     // with the first MiB kept resident, so per-request instantiation is
     // microseconds.
-    pool.total_component_instances(limits.max_concurrency)
-        .total_core_instances(limits.max_concurrency.saturating_mul(4))
-        .total_memories(limits.max_concurrency.saturating_mul(2))
-        .total_tables(limits.max_concurrency.saturating_mul(4))
-        .total_stacks(limits.max_concurrency)
-        .max_memory_size(limits.max_memory)
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(4))
+        .total_memories(n.saturating_mul(2))
+        .total_tables(n.saturating_mul(4))
+        .total_stacks(n)
+        .max_memory_size(pool_size.max_memory)
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(1 << 16)
         .pagemap_scan(Enabled::Auto);

@@ -1,18 +1,25 @@
 //! The native wasmpaste host: serves the wasmpaste component (the same `.wasm`
-//! that runs on Spin) with wasmtime, wasi-http, tokio and rusqlite.
+//! that runs on Spin) with wasmtime, wasi-http, tokio and rusqlite, for one
+//! tenant or many, each sandboxed with its own database and limits.
 //!
 //! It provides exactly what Spin provides to the component
 //! (`fermyon:spin/sqlite@2.0.0`, `fermyon:spin/variables@2.0.0`, WASI 0.2) and
 //! nothing else: no outbound HTTP, no files, no environment.
 
 // wasmtime's `bindgen!` expands to code that uses `unsafe` internally.
+pub mod admin;
 #[allow(unsafe_code)]
 pub mod bindings;
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod guest;
+pub mod guest_log;
 pub mod health;
+pub mod metrics;
+pub mod scheduler;
 pub mod server;
 pub mod sqlite;
 pub mod state;
+pub mod tenant;
 pub mod variables;

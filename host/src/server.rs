@@ -1,4 +1,5 @@
-//! The HTTP front: hyper on tokio, one fresh instance per request.
+//! The HTTP front: hyper on tokio; each request is routed to its tenant and
+//! served by a fresh instance under that tenant's limits.
 //!
 //! The host sets `spin-client-addr` from the socket (dropping any `spin-*`
 //! header a client sent), exactly as Spin does, so the guest reads the client
@@ -9,22 +10,25 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::engine::{Failure, Runtime, classify};
+use crate::engine::{Failure, classify};
+use crate::metrics::{Metrics, Rejection, route_class};
+use crate::tenant::{Tenant, Tenants};
 
 /// A client that has not sent its headers after this long is cut off (slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,17 +63,13 @@ const SECURITY_HEADERS: &[(&str, &str)] = &[
 ];
 
 pub struct Server {
-    runtime: Arc<Runtime>,
-    slots: Arc<Semaphore>,
+    tenants: Arc<Tenants>,
+    metrics: Arc<Metrics>,
 }
 
 impl Server {
-    pub fn new(runtime: Arc<Runtime>) -> Self {
-        let permits = usize::try_from(runtime.limits.max_concurrency).unwrap_or(usize::MAX);
-        Self {
-            runtime,
-            slots: Arc::new(Semaphore::new(permits)),
-        }
+    pub fn new(tenants: Arc<Tenants>, metrics: Arc<Metrics>) -> Self {
+        Self { tenants, metrics }
     }
 
     /// Accepts connections until `shutdown` resolves, then waits for the
@@ -129,13 +129,35 @@ impl Server {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let rid = request_id(req.headers());
-        let resp = self.run(req, peer, &rid).await;
+        let host = req
+            .headers()
+            .get(hyper::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        let Some(tenant) = self.tenants.route(host, &path).cloned() else {
+            let resp = error_response(404, "No service at this host and path", &rid);
+            tracing::info!(
+                rid = %rid,
+                %method,
+                path = %path,
+                status = 404,
+                client = %peer.ip(),
+                "request for no tenant"
+            );
+            return resp;
+        };
+        let route = route_class(tenant.strip_prefix(&path));
+        let resp = self.run(&tenant, req, peer, &rid).await;
+        let status = resp.status().as_u16();
+        let elapsed = started.elapsed().as_secs_f64();
+        self.metrics.request(&tenant.name, route, status, elapsed);
         tracing::info!(
             rid = %rid,
+            tenant = %tenant.name,
             %method,
             path = %path,
-            status = resp.status().as_u16(),
-            ms = started.elapsed().as_secs_f64() * 1000.0,
+            status,
+            ms = elapsed * 1000.0,
             client = %peer.ip(),
             "request"
         );
@@ -144,31 +166,45 @@ impl Server {
 
     async fn run(
         &self,
+        tenant: &Arc<Tenant>,
         mut req: hyper::Request<Incoming>,
         peer: SocketAddr,
         rid: &str,
     ) -> hyper::Response<HyperOutgoingBody> {
-        let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
-            let mut resp = error_response(503, "Server busy, retry shortly", rid);
-            resp.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
-            return resp;
+        let max_body = tenant.limits.max_body_bytes;
+        if let Some(size) = declared_length(req.headers()).filter(|&n| n > max_body) {
+            self.metrics.rejected(&tenant.name, Rejection::Body);
+            return too_large(Some(size), max_body, rid);
+        }
+        let Ok(permit) = Arc::clone(&tenant.slots).try_acquire_owned() else {
+            self.metrics.rejected(&tenant.name, Rejection::Concurrency);
+            return busy(503, "Server busy, retry shortly", rid);
         };
-        let headers = req.headers_mut();
-        let spoofed: Vec<HeaderName> = headers
-            .keys()
-            .filter(|n| n.as_str().starts_with("spin-"))
-            .cloned()
-            .collect();
-        for name in spoofed {
-            headers.remove(name);
+        prepare_headers(req.headers_mut(), peer, rid);
+        if tenant.path_prefix.is_some() {
+            match strip_uri(req.uri(), tenant) {
+                Ok(uri) => *req.uri_mut() = uri,
+                Err(()) => return error_response(400, "Bad request: invalid path", rid),
+            }
         }
-        if let Ok(addr) = HeaderValue::from_str(&peer.to_string()) {
-            headers.insert("spin-client-addr", addr);
-        }
+        // A body without a declared length is cut off at the limit as it
+        // streams. The guest then sees a broken stream (wasi-http does not
+        // pass it the error code), so the host answers for it below.
+        let over_limit = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&over_limit);
+        let req = req.map(|body| {
+            Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX)).map_err(move |e| {
+                match e.downcast::<hyper::Error>() {
+                    Ok(e) => ErrorCode::from(*e),
+                    Err(_) => {
+                        flag.store(true, Ordering::Relaxed);
+                        ErrorCode::HttpRequestBodySize(Some(max_body))
+                    }
+                }
+            })
+        });
 
-        let runtime = Arc::clone(&self.runtime);
-        let mut store = runtime.store();
+        let mut store = tenant.store(rid);
         let (sender, receiver) = oneshot::channel();
         let wasi_req = match store
             .data_mut()
@@ -186,11 +222,19 @@ impl Server {
                 return error_response(500, "Internal server error", rid);
             }
         };
-        let deadline = runtime.limits.request_timeout + DEADLINE_GRACE;
+        let deadline = tenant.limits.request_timeout + DEADLINE_GRACE;
+        let task_tenant = Arc::clone(tenant);
+        let metrics = Arc::clone(&self.metrics);
         let task = tokio::spawn(async move {
             let _slot = permit;
             let call = async {
-                let instance = runtime.proxy.instantiate_async(&mut store).await?;
+                let started = Instant::now();
+                let instance = task_tenant
+                    .compiled
+                    .proxy
+                    .instantiate_async(&mut store)
+                    .await?;
+                metrics.instantiated(&task_tenant.name, started.elapsed().as_secs_f64());
                 instance
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, wasi_req, out)
@@ -203,10 +247,19 @@ impl Server {
             }
         });
 
+        let too_large = || {
+            self.metrics.rejected(&tenant.name, Rejection::Body);
+            error_response(
+                413,
+                &format!("Request body too large (at most {max_body} bytes)"),
+                rid,
+            )
+        };
         match receiver.await {
+            Ok(Ok(_)) if over_limit.load(Ordering::Relaxed) => too_large(),
             Ok(Ok(resp)) => resp,
             Ok(Err(code)) => {
-                tracing::error!(rid, "the guest answered with an error: {code:?}");
+                tracing::error!(rid, tenant = %tenant.name, "the guest answered with an error: {code:?}");
                 error_response(500, "Internal server error", rid)
             }
             // The guest never set a response: find out why from the task.
@@ -218,26 +271,96 @@ impl Server {
                     Ok(Err(e)) => e,
                     Err(e) => wasmtime::Error::from(e),
                 };
-                match classify(&err) {
-                    Failure::Timeout => {
-                        tracing::warn!(rid, "request exceeded its deadline: {err:#}");
-                        error_response(504, "Request timed out", rid)
-                    }
-                    Failure::Trap => {
-                        tracing::error!(rid, "the guest trapped: {err:#}");
-                        error_response(500, "Internal server error", rid)
-                    }
-                    Failure::Host => {
-                        tracing::error!(rid, "cannot run the guest: {err:#}");
-                        let mut resp = error_response(503, "Service unavailable", rid);
-                        resp.headers_mut()
-                            .insert("retry-after", HeaderValue::from_static("1"));
-                        resp
-                    }
-                }
+                self.failure(tenant, &err, rid)
             }
         }
     }
+
+    /// The answer when the guest could not answer itself.
+    fn failure(
+        &self,
+        tenant: &Tenant,
+        err: &wasmtime::Error,
+        rid: &str,
+    ) -> hyper::Response<HyperOutgoingBody> {
+        let name = &*tenant.name;
+        match classify(err) {
+            Failure::Timeout => {
+                self.metrics.timeout(name);
+                tracing::warn!(rid, tenant = name, "request exceeded its deadline: {err:#}");
+                error_response(504, "Request timed out", rid)
+            }
+            Failure::Trap => {
+                self.metrics.trap(name);
+                tracing::error!(rid, tenant = name, "the guest trapped: {err:#}");
+                error_response(500, "Internal server error", rid)
+            }
+            Failure::Host => {
+                self.metrics.rejected(name, Rejection::Pool);
+                tracing::error!(rid, tenant = name, "cannot run the guest: {err:#}");
+                busy(503, "Service unavailable", rid)
+            }
+        }
+    }
+}
+
+/// The host's 413, shaped like the guest's ("size" when the client declared it).
+fn too_large(size: Option<u64>, max: u64, rid: &str) -> hyper::Response<HyperOutgoingBody> {
+    let mut body = serde_json::json!({ "error": "Request body too large", "max_size": max });
+    if let Some(size) = size {
+        body["size"] = size.into();
+    }
+    json_response(413, &body, rid)
+}
+
+/// A refusal the client should retry after a second.
+fn busy(status: u16, message: &str, rid: &str) -> hyper::Response<HyperOutgoingBody> {
+    let mut resp = error_response(status, message, rid);
+    resp.headers_mut()
+        .insert("retry-after", HeaderValue::from_static("1"));
+    resp
+}
+
+/// The `Content-Length` a client declared, if it is a number.
+fn declared_length(headers: &hyper::HeaderMap) -> Option<u64> {
+    headers
+        .get(hyper::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Sets `spin-client-addr` from the socket (dropping any `spin-*` header a
+/// client sent) and the request id, so the guest logs under the host's id.
+fn prepare_headers(headers: &mut hyper::HeaderMap, peer: SocketAddr, rid: &str) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| n.as_str().starts_with("spin-"))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+    if let Ok(addr) = HeaderValue::from_str(&peer.to_string()) {
+        headers.insert("spin-client-addr", addr);
+    }
+    if let Ok(rid) = HeaderValue::from_str(rid) {
+        headers.insert("x-request-id", rid);
+    }
+}
+
+/// The request URI with the tenant's path prefix removed, query kept.
+fn strip_uri(uri: &hyper::Uri, tenant: &Tenant) -> Result<hyper::Uri, ()> {
+    let path = tenant.strip_prefix(uri.path());
+    let target = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(target.parse().map_err(drop)?);
+    hyper::Uri::from_parts(parts).map_err(drop)
 }
 
 /// The client's `X-Request-ID` when it is plain, else a new random id (for
@@ -255,20 +378,37 @@ fn request_id(headers: &hyper::HeaderMap) -> String {
         .map_or_else(random_id, str::to_owned)
 }
 
+/// A random UUID (version 4), the form the guest uses for its own ids.
 fn random_id() -> String {
     use std::fmt::Write as _;
     let mut bytes = [0u8; 16];
     // Only a correlation id: if the OS RNG fails, zeros still correlate.
     let _ = getrandom::fill(&mut bytes);
-    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    bytes
+        .iter()
+        .enumerate()
+        .fold(String::with_capacity(36), |mut s, (i, b)| {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                s.push('-');
+            }
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A JSON error the host itself sends, shaped like the guest's errors.
 pub fn error_response(status: u16, message: &str, rid: &str) -> hyper::Response<HyperOutgoingBody> {
-    let body = serde_json::json!({ "error": message }).to_string();
+    json_response(status, &serde_json::json!({ "error": message }), rid)
+}
+
+fn json_response(
+    status: u16,
+    body: &serde_json::Value,
+    rid: &str,
+) -> hyper::Response<HyperOutgoingBody> {
+    let body = body.to_string();
     let mut builder = hyper::Response::builder()
         .status(status)
         .header("content-type", "application/json")
@@ -289,4 +429,32 @@ pub fn error_response(status: u16, message: &str, rid: &str) -> hyper::Response<
                 .boxed_unsync(),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_uuid_v4() {
+        let id = random_id();
+        assert_eq!(id.len(), 36);
+        let groups: Vec<&str> = id.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(groups[2].starts_with('4'));
+        assert!(matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
+        assert_ne!(random_id(), id);
+    }
+
+    #[test]
+    fn plain_client_request_ids_are_kept_others_replaced() {
+        let mut h = hyper::HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("trace-1.2:3"));
+        assert_eq!(request_id(&h), "trace-1.2:3");
+        h.insert("x-request-id", HeaderValue::from_static("a b"));
+        assert_eq!(request_id(&h).len(), 36);
+    }
 }

@@ -34,13 +34,15 @@ pub const MAX_OPEN_PER_REQUEST: usize = 4;
 /// One SQLite database file and its idle connections.
 pub struct Database {
     path: PathBuf,
+    /// Largest size of the file; SQLite refuses writes beyond it (`SQLITE_FULL`).
+    quota_bytes: Option<u64>,
     idle: Mutex<Vec<rusqlite::Connection>>,
 }
 
 impl Database {
     /// Opens (creating if needed) the database file and its directory, and
     /// checks that it is usable, so a bad path fails at start, not per request.
-    pub fn open(path: &Path) -> wasmtime::Result<Arc<Self>> {
+    pub fn open(path: &Path, quota_bytes: Option<u64>) -> wasmtime::Result<Arc<Self>> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 wasmtime::format_err!(
@@ -51,6 +53,7 @@ impl Database {
         }
         let db = Arc::new(Self {
             path: path.to_path_buf(),
+            quota_bytes,
             idle: Mutex::new(Vec::new()),
         });
         let conn = db.connect().map_err(|e| {
@@ -68,6 +71,22 @@ impl Database {
         &self.path
     }
 
+    /// The database's size as the quota counts it: pages in use, including
+    /// those still in the WAL. Read on a connection of its own, because
+    /// guest connections refuse pragmas.
+    pub fn size_bytes(&self) -> u64 {
+        let size = rusqlite::Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|conn| {
+            let pages: i64 = conn.pragma_query_value(None, "page_count", |r| r.get(0))?;
+            let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            Ok(pages.saturating_mul(page_size))
+        });
+        size.ok().and_then(|s| u64::try_from(s).ok()).unwrap_or(0)
+    }
+
     fn connect(&self) -> rusqlite::Result<rusqlite::Connection> {
         let mut conn = rusqlite::Connection::open(&self.path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -75,6 +94,15 @@ impl Database {
         // loss can lose the last transactions, never corrupt the file.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        if let Some(quota) = self.quota_bytes {
+            // Per connection, as SQLite keeps it: a write that would grow the
+            // file past the quota fails with SQLITE_FULL (the guest's 507),
+            // while reads and deletes keep working.
+            let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let page_size = u64::try_from(page_size).unwrap_or(4096).max(1);
+            let pages = i64::try_from(quota / page_size).unwrap_or(i64::MAX).max(1);
+            conn.pragma_update(None, "max_page_count", pages)?;
+        }
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.authorizer(Some(guest_policy))?;
         Ok(conn)
@@ -136,38 +164,44 @@ impl Drop for Connection {
 }
 
 impl Connection {
+    #[cfg(test)]
     fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
         let conn = self.conn.as_ref().ok_or(Error::InvalidConnection)?;
-        let mut stmt = conn.prepare_cached(sql).map_err(to_wit_error)?;
-        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-        let bound = params.iter().map(|v| {
-            ToSqlOutput::Borrowed(match v {
-                Value::Integer(i) => ValueRef::Integer(*i),
-                Value::Real(f) => ValueRef::Real(*f),
-                Value::Text(t) => ValueRef::Text(t.as_bytes()),
-                Value::Blob(b) => ValueRef::Blob(b),
-                Value::Null => ValueRef::Null,
-            })
-        });
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(bound))
-            .map_err(to_wit_error)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(to_wit_error)? {
-            let mut values = Vec::with_capacity(columns.len());
-            for i in 0..columns.len() {
-                values.push(match row.get_ref(i).map_err(to_wit_error)? {
-                    ValueRef::Null => Value::Null,
-                    ValueRef::Integer(i) => Value::Integer(i),
-                    ValueRef::Real(f) => Value::Real(f),
-                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-                });
-            }
-            out.push(RowResult { values });
-        }
-        Ok(QueryResult { columns, rows: out })
+        run(conn, sql, params)
     }
+}
+
+/// Runs one statement and collects its rows.
+fn run(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
+    let mut stmt = conn.prepare_cached(sql).map_err(to_wit_error)?;
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+    let bound = params.iter().map(|v| {
+        ToSqlOutput::Borrowed(match v {
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(f) => ValueRef::Real(*f),
+            Value::Text(t) => ValueRef::Text(t.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+            Value::Null => ValueRef::Null,
+        })
+    });
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(bound))
+        .map_err(to_wit_error)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(to_wit_error)? {
+        let mut values = Vec::with_capacity(columns.len());
+        for i in 0..columns.len() {
+            values.push(match row.get_ref(i).map_err(to_wit_error)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(i) => Value::Integer(i),
+                ValueRef::Real(f) => Value::Real(f),
+                ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+            });
+        }
+        out.push(RowResult { values });
+    }
+    Ok(QueryResult { columns, rows: out })
 }
 
 fn to_wit_error(e: rusqlite::Error) -> Error {
@@ -225,8 +259,25 @@ impl sqlite::HostConnection for HostState {
         statement: String,
         parameters: Vec<Value>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
-        let conn = self.table.get(&conn)?;
-        Ok(conn.execute(&statement, &parameters))
+        let Some(raw) = self.table.get_mut(&conn)?.conn.take() else {
+            return Ok(Err(Error::InvalidConnection));
+        };
+        // SQLite blocks (disk, busy waits): off the async threads, so one
+        // tenant's slow statement never stalls another tenant's requests. If
+        // the request is abandoned meanwhile, the connection is closed, not
+        // returned to the pool mid-statement.
+        let done = tokio::task::spawn_blocking(move || {
+            let result = run(&raw, &statement, &parameters);
+            (raw, result)
+        })
+        .await;
+        match done {
+            Ok((raw, result)) => {
+                self.table.get_mut(&conn)?.conn = Some(raw);
+                Ok(result)
+            }
+            Err(e) => Ok(Err(Error::Io(format!("the statement did not finish: {e}")))),
+        }
     }
 
     async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
@@ -242,7 +293,7 @@ mod tests {
 
     fn temp_db() -> (tempfile::TempDir, Arc<Database>) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("nested/dir/t.db")).unwrap();
+        let db = Database::open(&dir.path().join("nested/dir/t.db"), None).unwrap();
         (dir, db)
     }
 
@@ -329,10 +380,40 @@ mod tests {
     }
 
     #[test]
+    fn the_quota_stops_writes_with_database_full_but_not_reads_or_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("q.db"), Some(256 * 1024)).unwrap();
+        let c = conn(&db);
+        c.execute("CREATE TABLE t (b BLOB)", &[]).unwrap();
+        let blob = Value::Blob(vec![7; 16 * 1024]);
+        let mut stored = 0;
+        let full = loop {
+            match c.execute("INSERT INTO t VALUES (?1)", std::slice::from_ref(&blob)) {
+                Ok(_) => stored += 1,
+                Err(e) => break e,
+            }
+            assert!(stored < 100, "the quota never applied");
+        };
+        assert!(matches!(full, Error::DatabaseFull), "{full:?}");
+        assert!(stored >= 8, "only {stored} rows fit in 256 KiB");
+        let r = c.execute("SELECT count(*) FROM t", &[]).unwrap();
+        assert!(matches!(r.rows[0].values[0], Value::Integer(n) if n == stored));
+        c.execute("DELETE FROM t WHERE rowid % 2 = 0", &[]).unwrap();
+        c.execute("INSERT INTO t VALUES (?1)", &[blob]).unwrap();
+        // A connection opened later gets the same quota.
+        let other = conn(&db);
+        let huge = Value::Blob(vec![1; 512 * 1024]);
+        assert!(matches!(
+            other.execute("INSERT INTO t VALUES (?1)", &[huge]),
+            Err(Error::DatabaseFull)
+        ));
+    }
+
+    #[test]
     fn unusable_files_fail_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("garbage.db");
         std::fs::write(&path, vec![0x42; 4096]).unwrap();
-        assert!(Database::open(&path).is_err());
+        assert!(Database::open(&path, None).is_err());
     }
 }

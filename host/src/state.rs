@@ -12,6 +12,7 @@ use wasmtime_wasi_http::{
     WasiHttpView,
 };
 
+use crate::guest_log::GuestStderr;
 use crate::sqlite::{Database, SqliteCtx};
 use crate::variables::Variables;
 
@@ -29,13 +30,18 @@ pub struct HostState {
 }
 
 impl HostState {
-    pub fn new(db: Arc<Database>, variables: Variables, max_memory: usize) -> Self {
+    pub fn new(
+        db: Arc<Database>,
+        variables: Variables,
+        max_memory: usize,
+        stderr: GuestStderr,
+    ) -> Self {
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         Self {
             table,
             // Only stderr, for the guest's JSON log lines; no files, no env, no network.
-            wasi: WasiCtx::builder().inherit_stderr().build(),
+            wasi: WasiCtx::builder().stderr(stderr).build(),
             http: WasiHttpCtx::new(),
             hooks: DenyOutbound,
             limits: StoreLimitsBuilder::new()

@@ -23,6 +23,12 @@ pub const HOST_SETTINGS: &[&str] = &[
     "CACHE_DIR",
     "NO_CACHE",
     "GUEST_WASM",
+    "CONFIG",
+    "ADMIN_LISTEN",
+    "MAX_INSTANCES",
+    "MAX_BODY_MIB",
+    "DB_QUOTA_MIB",
+    "CLEANUP_EVERY",
 ];
 
 /// Variable values, shared by every request.
@@ -46,6 +52,13 @@ impl Variables {
         )
     }
 
+    /// These variables with `overrides` taking precedence (a tenant's own values).
+    pub fn with_overrides(&self, overrides: &BTreeMap<String, String>) -> Self {
+        let mut merged = (*self.0).clone();
+        merged.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Self::new(merged)
+    }
+
     pub fn get(&self, name: &str) -> Result<String, Error> {
         if !is_valid_name(name) {
             return Err(Error::InvalidName(format!(
@@ -64,7 +77,7 @@ impl Variables {
 }
 
 /// Spin's variable-name rule.
-fn is_valid_name(name: &str) -> bool {
+pub fn is_valid_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()

@@ -185,8 +185,21 @@ type Spawned = (
 /// Runs the binary and waits for its "listening on" line.
 pub fn spawn(db: &std::path::Path, env: &[(&str, &str)]) -> Result<Spawned, String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmpaste"));
+    cmd.env("WASMPASTE_DB", db);
+    spawn_command(cmd, env).map(|(child, addr, _, logs)| (child, addr, logs))
+}
+
+type SpawnedWithAdmin = (
+    Child,
+    SocketAddr,
+    Option<SocketAddr>,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+);
+
+/// Runs `cmd` (the binary with its arguments) on 127.0.0.1:0 and waits for
+/// its "listening on" line, noting the admin address if it prints one.
+pub fn spawn_command(mut cmd: Command, env: &[(&str, &str)]) -> Result<SpawnedWithAdmin, String> {
     cmd.env("WASMPASTE_LISTEN", "127.0.0.1:0")
-        .env("WASMPASTE_DB", db)
         .env("RUST_LOG", "info")
         // One compilation cache for every test server: each start after the
         // first loads machine code instead of running Cranelift.
@@ -213,29 +226,33 @@ pub fn spawn(db: &std::path::Path, env: &[(&str, &str)]) -> Result<Spawned, Stri
     });
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
-    match lines.next() {
-        Some(Ok(line)) => {
-            let addr = line
-                .strip_prefix("wasmpaste listening on http://")
-                .ok_or_else(|| format!("unexpected first line: {line}"))?
-                .parse()
-                .map_err(|e| format!("bad address in {line}: {e}"))?;
-            // Keep draining stdout so the server never blocks on a full pipe.
-            std::thread::spawn(move || for _ in lines {});
-            Ok((child, addr, stderr_lines))
+    let mut admin = None;
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(a) = line.strip_prefix("wasmpaste admin on http://") {
+            admin = Some(
+                a.parse()
+                    .map_err(|e| format!("bad address in {line}: {e}"))?,
+            );
+            continue;
         }
-        _ => {
-            let status = child.wait().map_err(|e| e.to_string())?;
-            std::thread::sleep(Duration::from_millis(100));
-            let logs = stderr_lines
-                .lock()
-                .map(|l| l.join("\n"))
-                .unwrap_or_default();
-            Err(format!(
-                "server exited ({status}) before listening:\n{logs}"
-            ))
-        }
+        let addr = line
+            .strip_prefix("wasmpaste listening on http://")
+            .ok_or_else(|| format!("unexpected line: {line}"))?
+            .parse()
+            .map_err(|e| format!("bad address in {line}: {e}"))?;
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        return Ok((child, addr, admin, stderr_lines));
     }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    std::thread::sleep(Duration::from_millis(100));
+    let logs = stderr_lines
+        .lock()
+        .map(|l| l.join("\n"))
+        .unwrap_or_default();
+    Err(format!(
+        "server exited ({status}) before listening:\n{logs}"
+    ))
 }
 
 /// The JSON body of a response, after checking its status.

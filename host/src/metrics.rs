@@ -1,0 +1,295 @@
+//! Prometheus metrics of the host, served on the admin listener.
+//!
+//! Labels are bounded: tenants come from the config file, routes are a fixed
+//! set of classes (never raw paths, which clients choose), statuses are HTTP
+//! codes.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::tenant::Tenant;
+
+/// The content type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub tenant: String,
+    pub route: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TenantLabels {
+    pub tenant: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub tenant: String,
+    pub kind: &'static str,
+}
+
+/// Why the host refused a request before the guest ran.
+#[derive(Clone, Copy, Debug)]
+pub enum Rejection {
+    /// The tenant had `max_concurrency` requests in flight.
+    Concurrency,
+    /// The body was over `max_body_mib`.
+    Body,
+    /// The shared instance pool was exhausted.
+    Pool,
+}
+
+impl Rejection {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Concurrency => "concurrency",
+            Self::Body => "body_size",
+            Self::Pool => "instance_pool",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<RequestLabels, Histogram>,
+    instantiation: Family<TenantLabels, Histogram>,
+    traps: Family<TenantLabels, Counter>,
+    timeouts: Family<TenantLabels, Counter>,
+    rejections: Family<KindLabels, Counter>,
+    db_size: Family<TenantLabels, Gauge>,
+    cleanup_runs: Family<KindLabels, Counter>,
+    cleanup_removed: Family<KindLabels, Counter>,
+}
+
+fn seconds_histogram() -> Histogram {
+    // 100 µs to ~13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+fn instantiation_histogram() -> Histogram {
+    // 1 µs to ~16 ms: instantiation from the pool is microseconds.
+    Histogram::new(exponential_buckets(0.000_001, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("wasmpaste");
+        let requests = Family::default();
+        let duration = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let instantiation =
+            Family::new_with_constructor(instantiation_histogram as fn() -> Histogram);
+        let traps = Family::default();
+        let timeouts = Family::default();
+        let rejections = Family::default();
+        let db_size = Family::default();
+        let cleanup_runs = Family::default();
+        let cleanup_removed = Family::default();
+        registry.register(
+            "requests",
+            "HTTP requests answered, by tenant, route class and status",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to response head, by tenant, route class and status",
+            duration.clone(),
+        );
+        registry.register(
+            "instantiation_seconds",
+            "Time to instantiate the component for one request",
+            instantiation.clone(),
+        );
+        registry.register(
+            "guest_traps",
+            "Requests whose guest trapped (panic, out of memory, bug)",
+            traps.clone(),
+        );
+        registry.register(
+            "guest_timeouts",
+            "Requests stopped at their deadline",
+            timeouts.clone(),
+        );
+        registry.register(
+            "limit_rejections",
+            "Requests refused by a tenant limit before the guest ran, by limit",
+            rejections.clone(),
+        );
+        registry.register(
+            "db_size_bytes",
+            "Size of each tenant's database file",
+            db_size.clone(),
+        );
+        registry.register(
+            "cleanup_runs",
+            "Scheduled cleanup passes, by outcome (ok, error)",
+            cleanup_runs.clone(),
+        );
+        registry.register(
+            "cleanup_removed",
+            "Rows removed by scheduled cleanup, by kind",
+            cleanup_removed.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            duration,
+            instantiation,
+            traps,
+            timeouts,
+            rejections,
+            db_size,
+            cleanup_runs,
+            cleanup_removed,
+        }
+    }
+}
+
+fn tenant(name: &str) -> TenantLabels {
+    TenantLabels {
+        tenant: name.to_owned(),
+    }
+}
+
+impl Metrics {
+    pub fn request(&self, tenant: &str, route: &'static str, status: u16, seconds: f64) {
+        let labels = RequestLabels {
+            tenant: tenant.to_owned(),
+            route,
+            status,
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.duration.get_or_create(&labels).observe(seconds);
+    }
+
+    pub fn instantiated(&self, name: &str, seconds: f64) {
+        self.instantiation
+            .get_or_create(&tenant(name))
+            .observe(seconds);
+    }
+
+    pub fn trap(&self, name: &str) {
+        self.traps.get_or_create(&tenant(name)).inc();
+    }
+
+    pub fn timeout(&self, name: &str) {
+        self.timeouts.get_or_create(&tenant(name)).inc();
+    }
+
+    pub fn rejected(&self, name: &str, why: Rejection) {
+        let labels = KindLabels {
+            tenant: name.to_owned(),
+            kind: why.label(),
+        };
+        self.rejections.get_or_create(&labels).inc();
+    }
+
+    /// One scheduled cleanup pass: `removed` is `None` when it failed.
+    pub fn cleanup(&self, name: &str, removed: Option<&[(&'static str, u64)]>) {
+        let outcome = if removed.is_some() { "ok" } else { "error" };
+        self.cleanup_runs
+            .get_or_create(&KindLabels {
+                tenant: name.to_owned(),
+                kind: outcome,
+            })
+            .inc();
+        for &(kind, n) in removed.unwrap_or_default() {
+            self.cleanup_removed
+                .get_or_create(&KindLabels {
+                    tenant: name.to_owned(),
+                    kind,
+                })
+                .inc_by(n);
+        }
+    }
+
+    /// The text exposition, with database sizes read now.
+    pub fn render<'a>(&self, tenants: impl IntoIterator<Item = &'a Tenant>) -> String {
+        for t in tenants {
+            let size = i64::try_from(t.db.size_bytes()).unwrap_or(i64::MAX);
+            self.db_size.get_or_create(&tenant(&t.name)).set(size);
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// A bounded label for a request path (as the guest sees it).
+pub fn route_class(path: &str) -> &'static str {
+    let mut segments = path.trim_start_matches('/').split('/');
+    match segments.next().unwrap_or("") {
+        "" => "index",
+        "health" => "health",
+        "challenge" => "challenge",
+        "register" => match segments.next() {
+            Some("challenge") => "challenge",
+            _ => "register",
+        },
+        "openapi.json" => "openapi",
+        "pastes" => "list",
+        "s" => "short_url",
+        "pki" => "pki",
+        _ => "paste",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_fall_into_a_few_classes() {
+        for (path, class) in [
+            ("/", "index"),
+            ("/health", "health"),
+            ("/challenge", "challenge"),
+            ("/register/challenge", "challenge"),
+            ("/register", "register"),
+            ("/openapi.json", "openapi"),
+            ("/pastes", "list"),
+            ("/s", "short_url"),
+            ("/s/abcdEFGH/info", "short_url"),
+            ("/pki/ca.crt", "pki"),
+            ("/abc123", "paste"),
+            ("/abc123/raw", "paste"),
+            ("/%00weird", "paste"),
+        ] {
+            assert_eq!(route_class(path), class, "{path}");
+        }
+    }
+
+    #[test]
+    fn rendering_shows_counters_with_their_labels() {
+        let m = Metrics::default();
+        m.request("alpha", "paste", 201, 0.002);
+        m.request("alpha", "paste", 201, 0.004);
+        m.rejected("beta", Rejection::Concurrency);
+        m.cleanup("alpha", Some(&[("expired_pastes", 3)]));
+        let text = m.render([]);
+        assert!(
+            text.contains(
+                r#"wasmpaste_requests_total{tenant="alpha",route="paste",status="201"} 2"#
+            )
+        );
+        assert!(text.contains(
+            r#"wasmpaste_request_duration_seconds_count{tenant="alpha",route="paste",status="201"} 2"#
+        ));
+        assert!(
+            text.contains(
+                r#"wasmpaste_limit_rejections_total{tenant="beta",kind="concurrency"} 1"#
+            )
+        );
+        assert!(text.contains(
+            r#"wasmpaste_cleanup_removed_total{tenant="alpha",kind="expired_pastes"} 3"#
+        ));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -210,6 +210,20 @@ fn requests_reach_their_tenant_and_data_stays_there() {
 }
 
 #[test]
+fn tenants_running_the_same_component_share_one_compiled_copy() {
+    let h = Host::start();
+    // Four tenants, two distinct components (the embedded guest, misbehave).
+    let compiled = h
+        .logs
+        .lock()
+        .expect("logs")
+        .iter()
+        .filter(|l| l.contains(r#""message":"component ready""#))
+        .count();
+    assert_eq!(compiled, 2);
+}
+
+#[test]
 fn a_tenant_sees_only_its_own_database_and_variables() {
     let h = Host::start();
     let probe = |path: &str| json(h.get("x", path).send().expect("GET"), 200);

@@ -150,3 +150,50 @@ fn options_and_head_on_every_route() {
     let body = json(s.get("/health").send().unwrap(), 200);
     assert_eq!(body["status"], "healthy");
 }
+
+/// Bodies that never finish hold an instance only until the request
+/// deadline: then they get 504, their slots come back, and the server
+/// serves everyone else again.
+#[test]
+fn bodies_that_never_finish_are_cut_off_at_the_deadline() {
+    let s = Server::with_env(&[
+        ("WASMPASTE_REQUEST_TIMEOUT", "1"),
+        ("WASMPASTE_MAX_CONCURRENCY", "2"),
+    ]);
+    let stall = || {
+        let mut stream = TcpStream::connect(s.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        stream
+            .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a little")
+            .expect("write");
+        stream
+    };
+    let stalled = [stall(), stall()];
+    // Both slots are taken by clients that will never finish their bodies.
+    let mut refused = false;
+    for _ in 0..50 {
+        let resp = s.get("/health").send().expect("GET");
+        if resp.status() == 503 {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(refused, "stalled uploads should occupy the two slots");
+    for mut stream in stalled {
+        let mut answer = String::new();
+        let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+        assert!(answer.starts_with("HTTP/1.1 504"), "{answer}");
+        assert!(answer.contains("Request timed out"), "{answer}");
+    }
+    assert_eq!(
+        json(s.get("/health").send().expect("GET"), 200)["status"],
+        "healthy"
+    );
+    json(
+        s.post("/").body("after the stall").send().expect("POST"),
+        201,
+    );
+}

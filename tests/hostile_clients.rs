@@ -157,7 +157,9 @@ fn options_and_head_on_every_route() {
 #[test]
 fn bodies_that_never_finish_are_cut_off_at_the_deadline() {
     let s = Server::with_env(&[
-        ("WASMPASTE_REQUEST_TIMEOUT", "1"),
+        // Long enough for the probes below to find both slots taken even on
+        // a loaded machine; the test still ends at this deadline.
+        ("WASMPASTE_REQUEST_TIMEOUT", "4"),
         ("WASMPASTE_MAX_CONCURRENCY", "2"),
     ]);
     let stall = || {
@@ -173,7 +175,7 @@ fn bodies_that_never_finish_are_cut_off_at_the_deadline() {
     let stalled = [stall(), stall()];
     // Both slots are taken by clients that will never finish their bodies.
     let mut refused = false;
-    for _ in 0..50 {
+    for _ in 0..300 {
         let resp = s.get("/health").send().expect("GET");
         if resp.status() == 503 {
             refused = true;

@@ -334,7 +334,7 @@ fn a_tenant_at_its_concurrency_limit_gets_503_while_others_are_served() {
         let sleepers: Vec<_> = (0..2)
             .map(|_| {
                 scope.spawn(|| {
-                    h.get("x", "/worse/sleep?ms=3000")
+                    h.get("x", "/worse/sleep?ms=5000")
                         .send()
                         .expect("GET")
                         .status()
@@ -349,7 +349,7 @@ fn a_tenant_at_its_concurrency_limit_gets_503_while_others_are_served() {
         });
         // Wait until both of worse's slots are taken.
         let mut refused = None;
-        for _ in 0..200 {
+        for _ in 0..400 {
             let resp = h.get("x", "/worse/ok").send().expect("GET");
             if resp.status() == 503 {
                 refused = Some(resp);

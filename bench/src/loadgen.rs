@@ -6,7 +6,8 @@
 //!
 //! Options (environment): `LOAD_SECONDS` (per cell, default 3),
 //! `LOAD_CONNECTIONS` (default `1,16,64`), `WASMPASTE_BIN` (default:
-//! `wasmpaste` beside the running binary).
+//! `wasmpaste` beside the running binary). [`Server`] starts any program
+//! that prints `wasmpaste listening on URL`, e.g. `wasmpaste-native`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,21 +37,7 @@ impl Options {
             .and_then(|s| s.parse().ok())
             .unwrap_or(3.0);
         let connections = list_from_env("LOAD_CONNECTIONS", "1,16,64");
-        let bin = std::env::var_os("WASMPASTE_BIN").map_or_else(
-            || {
-                std::env::current_exe()
-                    .ok()
-                    .and_then(|p| p.parent().map(|d| d.join("wasmpaste")))
-                    .unwrap_or_else(|| PathBuf::from("wasmpaste"))
-            },
-            PathBuf::from,
-        );
-        if !bin.exists() {
-            return Err(format!(
-                "{} not found; run `cargo build --release` first (or set WASMPASTE_BIN)",
-                bin.display()
-            ));
-        }
+        let bin = sibling_bin("wasmpaste", "WASMPASTE_BIN")?;
         Ok(Self {
             seconds,
             connections,
@@ -60,12 +47,39 @@ impl Options {
 
     /// The first line of every report.
     pub fn banner(&self, program: &str) -> String {
+        self.banner_for(program, &self.bin)
+    }
+
+    /// [`Options::banner`] for another server binary.
+    pub fn banner_for(&self, program: &str, bin: &Path) -> String {
         format!(
             "{program}: {} over loopback, {} s per cell, {} cores",
-            self.bin.display(),
+            bin.display(),
             self.seconds,
             std::thread::available_parallelism().map_or(1, |n| n.get()),
         )
+    }
+}
+
+/// The program `var` names, else `name` beside the running binary; fails
+/// when it does not exist.
+pub fn sibling_bin(name: &str, var: &str) -> Result<PathBuf, String> {
+    let bin = std::env::var_os(var).map_or_else(
+        || {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join(name)))
+                .unwrap_or_else(|| PathBuf::from(name))
+        },
+        PathBuf::from,
+    );
+    if bin.exists() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} not found; run `cargo build --release` first (or set {var})",
+            bin.display()
+        ))
     }
 }
 

@@ -170,18 +170,14 @@ impl BodyStream for WasiBody {
     }
 }
 
-fn send(out: ResponseOutparam, response: Response) {
+fn send(out: ResponseOutparam, mut response: Response) {
+    // HEAD: the response gets no body resource at all, so the host sends none.
+    let head_only = response.set_content_length();
     let Response {
         status,
-        mut headers,
+        headers,
         body,
     } = response;
-    // HEAD: the router already set the Content-Length a GET would have; the
-    // response gets no body resource at all, so the host sends none.
-    let head_only = body.is_empty() && headers.contains("content-length");
-    if !head_only {
-        headers.set("content-length", body.len().to_string());
-    }
     let entries = headers.into_vec();
     let fields = Fields::from_list(&entries).unwrap_or_else(|_| Fields::new());
     let resp = OutgoingResponse::new(fields);

@@ -247,6 +247,18 @@ impl Response {
         self.headers.set(name, value);
         self
     }
+
+    /// Sets `Content-Length` to the body's length before sending, except on
+    /// a HEAD answer: the router already set the length a GET would have and
+    /// there is no body to send. Returns whether it is such a HEAD answer.
+    pub fn set_content_length(&mut self) -> bool {
+        let head_only = self.body.is_empty() && self.headers.contains("content-length");
+        if !head_only {
+            self.headers
+                .set("content-length", self.body.len().to_string());
+        }
+        head_only
+    }
 }
 
 #[cfg(test)]

@@ -95,18 +95,13 @@ impl Server {
                 () = &mut shutdown => break,
             };
             let server = Arc::clone(&self);
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(MAX_HEAD_BYTES)
-                .keep_alive(true)
-                .serve_connection(
-                    TokioIo::new(stream),
-                    service_fn(move |req| {
-                        let server = Arc::clone(&server);
-                        async move { Ok::<_, Infallible>(server.handle(req, peer).await) }
-                    }),
-                );
+            let conn = http1_builder().serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |req| {
+                    let server = Arc::clone(&server);
+                    async move { Ok::<_, Infallible>(server.handle(req, peer).await) }
+                }),
+            );
             let conn = graceful.watch(conn);
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
@@ -311,6 +306,18 @@ fn too_large(size: Option<u64>, max: u64, rid: &str) -> hyper::Response<HyperOut
         body["size"] = size.into();
     }
     json_response(413, &body, rid)
+}
+
+/// HTTP/1 connection settings of the public port: slowloris and huge-head
+/// protection, keep-alive. (The benchmarks' native server uses them too.)
+pub fn http1_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    builder
 }
 
 /// A refusal the client should retry after a second.

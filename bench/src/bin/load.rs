@@ -7,12 +7,18 @@
 //!
 //! Options (environment): LOAD_SECONDS (per cell, default 3), LOAD_CONNECTIONS
 //! (default "1,16,64"), WASMPASTE_BIN (default: `wasmpaste` beside this binary).
+//! LOAD_NATIVE=1 then runs the same cells against `wasmpaste-native` (the
+//! guest's logic compiled natively behind the same hyper + tokio stack;
+//! WASMPASTE_NATIVE_BIN, default beside this binary) with the same settings
+//! and a fresh database, one server at a time, and prints wasm throughput as
+//! a percentage of native next to issue 9's targets (80% reads, 70% creates).
 //! The machinery is shared with `wasmpaste-tenants-load` (src/loadgen.rs).
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use reqwest::blocking::{Client, RequestBuilder};
-use wasmpaste_loadgen::{COLUMNS, Options, Scratch, Server, client, post_for_id, run};
+use wasmpaste_loadgen::{COLUMNS, Options, Scratch, Server, client, post_for_id, run, sibling_bin};
 
 /// One kind of request.
 #[derive(Clone, Copy)]
@@ -30,6 +36,14 @@ impl Op {
             Self::ReadRaw => "read raw",
             Self::ReadMeta => "read metadata",
             Self::Redirect => "short-URL redirect",
+        }
+    }
+
+    /// Issue 9's floor for wasm throughput, as a percentage of native.
+    fn target_percent(self) -> f64 {
+        match self {
+            Self::Create => 70.0,
+            Self::ReadRaw | Self::ReadMeta | Self::Redirect => 80.0,
         }
     }
 }
@@ -79,24 +93,48 @@ fn main() -> ExitCode {
 
 fn load() -> Result<(), String> {
     let opts = Options::from_env()?;
+    let native = std::env::var("LOAD_NATIVE").is_ok_and(|v| !v.is_empty() && v != "0");
+    let native_bin = if native {
+        Some(sibling_bin("wasmpaste-native", "WASMPASTE_NATIVE_BIN")?)
+    } else {
+        None
+    };
     let dir = Scratch::new("wasmpaste-load")?;
+    let wasm = measure(&opts, &opts.bin, &dir.path.join("wasm"))?;
+    if let Some(bin) = native_bin {
+        println!();
+        let native = measure(&opts, &bin, &dir.path.join("native"))?;
+        println!();
+        compare(&wasm, &native);
+    }
+    Ok(())
+}
+
+/// Requests/s of one cell.
+type Cell = (Op, usize, f64);
+
+/// Starts `bin` with abuse controls off and a fresh database in `dir`, runs
+/// every cell against it, prints the table and stops it.
+fn measure(opts: &Options, bin: &Path, dir: &Path) -> Result<Vec<Cell>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // Abuse controls off: the load would trip them.
-    let mut command = Command::new(&opts.bin);
+    let mut command = Command::new(bin);
     command
         .env("WASMPASTE_LISTEN", "127.0.0.1:0")
-        .env("WASMPASTE_DB", dir.path.join("load.db"))
-        .env("WASMPASTE_CACHE_DIR", dir.path.join("cache"))
+        .env("WASMPASTE_DB", dir.join("load.db"))
+        .env("WASMPASTE_CACHE_DIR", dir.join("cache"))
         .env("WASMPASTE_POW_DIFFICULTY", "0")
         .env("WASMPASTE_RATE_MAX", "0")
         .env("WASMPASTE_DEDUP_MAX", "0");
-    let server = Server::start(command, &dir.path.join("host.log"))?;
+    let server = Server::start(command, &dir.join("server.log"))?;
     let fixture = Fixture::new(&server.base).map_err(|e| format!("setting up: {e}"))?;
     println!(
         "{}, idle RSS {:.1} MiB",
-        opts.banner("wasmpaste-load"),
+        opts.banner_for("wasmpaste-load", bin),
         server.rss_mib()
     );
     println!("{:<20} {:>5} {COLUMNS}", "operation", "conns");
+    let mut cells = Vec::new();
     for op in [Op::Create, Op::ReadRaw, Op::ReadMeta, Op::Redirect] {
         for &c in &opts.connections {
             let sample = run(c, opts.seconds, |client, _, _| fixture.request(op, client));
@@ -109,7 +147,31 @@ fn load() -> Result<(), String> {
             if let Some(failures) = sample.failures() {
                 println!("  failed: {failures}");
             }
+            cells.push((op, c, sample.rps()));
         }
     }
-    Ok(())
+    Ok(cells)
+}
+
+/// Issue 9's comparison: wasm throughput as a share of native, per cell.
+fn compare(wasm: &[Cell], native: &[Cell]) {
+    println!("wasm (wasmpaste) versus native (wasmpaste-native), same HTTP stack");
+    println!(
+        "{:<20} {:>5} {:>10} {:>12} {:>7} {:>7}  met",
+        "operation", "conns", "wasm req/s", "native req/s", "wasm %", "target"
+    );
+    for (&(op, c, w), &(_, _, n)) in wasm.iter().zip(native) {
+        let share = if n > 0.0 { 100.0 * w / n } else { 0.0 };
+        let target = op.target_percent();
+        println!(
+            "{:<20} {:>5} {:>10.0} {:>12.0} {:>6.1}% {:>6.0}%  {}",
+            op.name(),
+            c,
+            w,
+            n,
+            share,
+            target,
+            if share >= target { "yes" } else { "no" }
+        );
+    }
 }

@@ -8,7 +8,7 @@
 
 pub mod abuse;
 pub mod migrations;
-#[cfg(test)]
+#[cfg(any(test, feature = "native-store"))]
 pub mod native;
 pub mod paste;
 pub mod pki;

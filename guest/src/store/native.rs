@@ -1,6 +1,7 @@
 //! A rusqlite-backed [`Sql`] for native tests: the real SQL and migrations,
 //! without wasm. It behaves like the hosts do (one statement per call,
-//! `ATTACH` refused) so tests catch what production would.
+//! `ATTACH` refused) so tests catch what production would. With the
+//! `native-store` feature it also backs the native benchmark server.
 
 use std::cell::Cell;
 use std::path::Path;
@@ -15,10 +16,12 @@ pub struct NativeSqlite {
 }
 
 impl NativeSqlite {
+    #[cfg(test)]
     pub fn memory() -> Self {
         Self::wrap(rusqlite::Connection::open_in_memory().expect("open in-memory sqlite"))
     }
 
+    #[cfg(test)]
     pub fn open(path: &Path) -> Self {
         let conn = rusqlite::Connection::open(path).expect("open sqlite file");
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -26,6 +29,22 @@ impl NativeSqlite {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .expect("busy timeout");
         Self::wrap(conn)
+    }
+
+    /// Opens (or creates) a database file the way the native host's
+    /// connections are set up (host/src/sqlite.rs): WAL, `synchronous=NORMAL`,
+    /// a 5 s busy timeout and a 64-statement cache. Fails instead of panicking.
+    pub fn open_like_host(path: &Path) -> Result<Self, StoreError> {
+        let io = |e: rusqlite::Error| StoreError::Io(e.to_string());
+        let conn = rusqlite::Connection::open(path).map_err(io)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(io)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(io)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(io)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Self::wrap(conn))
     }
 
     fn wrap(conn: rusqlite::Connection) -> Self {

@@ -154,6 +154,11 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// Whether `series` counted at least one event.
+fn counted(metrics: &str, series: &str) -> bool {
+    sample(metrics, series).is_some_and(|n| n >= 1.0)
+}
+
 #[test]
 fn requests_reach_their_tenant_and_data_stays_there() {
     let h = Host::start();
@@ -377,11 +382,10 @@ fn a_tenant_at_its_concurrency_limit_gets_503_while_others_are_served() {
     assert_eq!(h.get("x", "/worse/ok").send().expect("GET").status(), 200);
     let m = h.metrics();
     assert!(
-        sample(
+        counted(
             &m,
             r#"wasmpaste_limit_rejections_total{tenant="worse",kind="concurrency"}"#
-        )
-        .is_some_and(|n| n >= 1.0),
+        ),
         "{m}"
     );
 }
@@ -474,11 +478,10 @@ fn bodies_over_the_tenant_limit_are_refused_with_413() {
     assert_eq!(resp.status(), 201);
     let m = h.metrics();
     assert!(
-        sample(
+        counted(
             &m,
             r#"wasmpaste_limit_rejections_total{tenant="beta",kind="body_size"}"#
-        )
-        .is_some_and(|n| n >= 1.0),
+        ),
         "{m}"
     );
 }
@@ -531,10 +534,7 @@ fn metrics_and_healthz_describe_every_tenant() {
         r#"wasmpaste_guest_traps_total{tenant="bad"}"#,
         r#"wasmpaste_cleanup_runs_total{tenant="worse",kind="ok"}"#,
     ] {
-        assert!(
-            sample(&m, series).is_some_and(|v| v >= 1.0),
-            "{series} in\n{m}"
-        );
+        assert!(counted(&m, series), "{series} in\n{m}");
     }
     for tenant in ["alpha", "beta", "bad", "worse"] {
         let series = format!(r#"wasmpaste_db_size_bytes{{tenant="{tenant}"}}"#);
@@ -591,11 +591,10 @@ fn the_scheduler_cleans_each_tenant_on_its_interval() {
     );
     let m = h.metrics();
     assert!(
-        sample(
+        counted(
             &m,
             r#"wasmpaste_cleanup_removed_total{tenant="alpha",kind="expired_pastes"}"#
-        )
-        .is_some_and(|n| n >= 1.0),
+        ),
         "{m}"
     );
 }

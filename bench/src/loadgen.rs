@@ -63,6 +63,17 @@ impl Options {
 
 /// The program `var` names, else `name` beside the running binary; fails
 /// when it does not exist.
+/// The process exit status of a load generator's `main`: errors on stderr.
+pub fn exit(result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 pub fn sibling_bin(name: &str, var: &str) -> Result<PathBuf, String> {
     let bin = std::env::var_os(var).map_or_else(
         || {

@@ -24,6 +24,8 @@ use crate::state::HostState;
 pub const DEFAULT_LABEL: &str = "default";
 /// How long a statement waits for another writer before failing. Below the
 /// request deadline: epoch interruption cannot stop a guest inside a host call.
+/// Connections wait only on the blocking pool (see [`execute`]); inline
+/// they fail at once instead.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_CACHE: usize = 64;
 /// Idle connections kept per database.
@@ -93,7 +95,7 @@ impl Database {
         // NORMAL is durable across application crashes in WAL mode; a power
         // loss can lose the last transactions, never corrupt the file.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.busy_timeout(Duration::ZERO)?;
         if let Some(quota) = self.quota_bytes {
             // Per connection, as SQLite keeps it: a write that would grow the
             // file past the quota fails with SQLITE_FULL (the guest's 507),
@@ -167,13 +169,53 @@ impl Connection {
     #[cfg(test)]
     fn execute(&self, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
         let conn = self.conn.as_ref().ok_or(Error::InvalidConnection)?;
-        run(conn, sql, params)
+        run(conn, sql, params).map_err(to_wit_error)
     }
 }
 
+/// Runs one statement: inline, without waiting for locks, because the
+/// common statement is short and uncontended and a thread hop would cost
+/// more than the statement itself. Only when another connection holds the
+/// write lock (`SQLITE_BUSY`, nothing applied: one autocommit statement) is
+/// it retried on the blocking pool, waiting up to [`BUSY_TIMEOUT`], so no
+/// async worker ever sits in SQLite's busy handler. The connection comes
+/// back unless the wait failed to finish.
+async fn execute(
+    raw: rusqlite::Connection,
+    sql: String,
+    params: Vec<Value>,
+) -> (Option<rusqlite::Connection>, Result<QueryResult, Error>) {
+    match run(&raw, &sql, &params) {
+        Err(e) if is_busy(&e) => {}
+        done => return (Some(raw), done.map_err(to_wit_error)),
+    }
+    let waited = tokio::task::spawn_blocking(move || {
+        let result = raw
+            .busy_timeout(BUSY_TIMEOUT)
+            .and_then(|()| run(&raw, &sql, &params));
+        // A connection that would wait inline must not go back to the pool.
+        let reset = raw.busy_timeout(Duration::ZERO).is_ok();
+        (reset.then_some(raw), result.map_err(to_wit_error))
+    })
+    .await;
+    waited.unwrap_or_else(|e| {
+        (
+            None,
+            Err(Error::Io(format!("the statement did not finish: {e}"))),
+        )
+    })
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// Runs one statement and collects its rows.
-fn run(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<QueryResult, Error> {
-    let mut stmt = conn.prepare_cached(sql).map_err(to_wit_error)?;
+fn run(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> rusqlite::Result<QueryResult> {
+    let mut stmt = conn.prepare_cached(sql)?;
     let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let bound = params.iter().map(|v| {
         ToSqlOutput::Borrowed(match v {
@@ -184,14 +226,12 @@ fn run(conn: &rusqlite::Connection, sql: &str, params: &[Value]) -> Result<Query
             Value::Null => ValueRef::Null,
         })
     });
-    let mut rows = stmt
-        .query(rusqlite::params_from_iter(bound))
-        .map_err(to_wit_error)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(bound))?;
     let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(to_wit_error)? {
+    while let Some(row) = rows.next()? {
         let mut values = Vec::with_capacity(columns.len());
         for i in 0..columns.len() {
-            values.push(match row.get_ref(i).map_err(to_wit_error)? {
+            values.push(match row.get_ref(i)? {
                 ValueRef::Null => Value::Null,
                 ValueRef::Integer(i) => Value::Integer(i),
                 ValueRef::Real(f) => Value::Real(f),
@@ -262,22 +302,11 @@ impl sqlite::HostConnection for HostState {
         let Some(raw) = self.table.get_mut(&conn)?.conn.take() else {
             return Ok(Err(Error::InvalidConnection));
         };
-        // SQLite blocks (disk, busy waits): off the async threads, so one
-        // tenant's slow statement never stalls another tenant's requests. If
-        // the request is abandoned meanwhile, the connection is closed, not
-        // returned to the pool mid-statement.
-        let done = tokio::task::spawn_blocking(move || {
-            let result = run(&raw, &statement, &parameters);
-            (raw, result)
-        })
-        .await;
-        match done {
-            Ok((raw, result)) => {
-                self.table.get_mut(&conn)?.conn = Some(raw);
-                Ok(result)
-            }
-            Err(e) => Ok(Err(Error::Io(format!("the statement did not finish: {e}")))),
-        }
+        // If the request is abandoned while the statement waits, the
+        // connection is closed when the wait ends, never pooled mid-statement.
+        let (raw, result) = execute(raw, statement, parameters).await;
+        self.table.get_mut(&conn)?.conn = raw;
+        Ok(result)
     }
 
     async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
@@ -406,6 +435,47 @@ mod tests {
         assert!(matches!(
             other.execute("INSERT INTO t VALUES (?1)", &[huge]),
             Err(Error::DatabaseFull)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_locked_database_is_waited_for_on_the_blocking_pool_only() {
+        let (_dir, db) = temp_db();
+        let writer = db.take().unwrap();
+        run(&writer, "CREATE TABLE t (x)", &[]).unwrap();
+        // Another writer (another host sharing the file) holds the lock a while.
+        let locker = rusqlite::Connection::open(db.path()).unwrap();
+        locker
+            .execute_batch("BEGIN IMMEDIATE; INSERT INTO t VALUES (0)")
+            .unwrap();
+        // Inline, a pooled connection does not wait: it fails at once.
+        let inline = run(&writer, "INSERT INTO t VALUES (1)", &[]).unwrap_err();
+        assert!(is_busy(&inline), "{inline}");
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            locker.execute_batch("COMMIT").unwrap();
+        });
+        let (writer, result) = execute(
+            writer,
+            "INSERT INTO t VALUES (?1)".into(),
+            vec![Value::Integer(2)],
+        )
+        .await;
+        result.unwrap();
+        release.join().unwrap();
+        let writer = writer.expect("the connection comes back");
+        // It is back to not waiting inline.
+        let locker = rusqlite::Connection::open(db.path()).unwrap();
+        locker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        assert!(is_busy(
+            &run(&writer, "INSERT INTO t VALUES (3)", &[]).unwrap_err()
+        ));
+        locker.execute_batch("ROLLBACK").unwrap();
+        let (_, rows) = execute(writer, "SELECT x FROM t ORDER BY x".into(), vec![]).await;
+        let xs: Vec<_> = rows.unwrap().rows.into_iter().map(|r| r.values).collect();
+        assert!(matches!(
+            xs.as_slice(),
+            [a, b] if matches!(a[..], [Value::Integer(0)]) && matches!(b[..], [Value::Integer(2)])
         ));
     }
 

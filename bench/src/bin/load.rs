@@ -82,13 +82,7 @@ impl Fixture {
 }
 
 fn main() -> ExitCode {
-    match load() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    wasmpaste_loadgen::exit(load())
 }
 
 fn load() -> Result<(), String> {

@@ -163,13 +163,7 @@ fn idle_rss(opts: &Options, dir: &Path, cache: &Path, count: usize) -> Result<f6
 }
 
 fn main() -> ExitCode {
-    match load() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    wasmpaste_loadgen::exit(load())
 }
 
 fn load() -> Result<(), String> {

@@ -157,3 +157,20 @@ fn the_health_subcommand_checks_a_running_server() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
 }
+
+/// `--db x.db` in the working directory: the cache beside it is a relative
+/// path, which wasmtime's cache refuses unless the host resolves it.
+#[test]
+fn relative_database_and_cache_paths_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(common::host_binary());
+    cmd.current_dir(dir.path()).args(["--db", "relative.db"]);
+    let (mut child, addr, _, _) =
+        common::spawn_command(cmd, &[("WASMPASTE_CACHE_DIR", "cache")]).expect("starts");
+    let resp = reqwest::blocking::get(format!("http://{addr}/health")).expect("health");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(resp.status(), 200);
+    assert!(dir.path().join("relative.db").exists());
+    assert!(dir.path().join("cache").is_dir());
+}

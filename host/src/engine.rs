@@ -146,8 +146,11 @@ pub fn start_epoch_ticker(engine: &Engine) {
 pub fn compile_cache(dir: &Path) -> wasmtime::Result<Cache> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the cache directory {}", dir.display()))?;
+    // wasmtime wants an absolute path; `--db x.db` or `--config t.toml` give a relative one.
+    let dir = std::path::absolute(dir)
+        .with_context(|| format!("cannot resolve the cache directory {}", dir.display()))?;
     let mut config = CacheConfig::new();
-    config.with_directory(dir);
+    config.with_directory(&dir);
     Cache::new(config).with_context(|| format!("cannot use the cache directory {}", dir.display()))
 }
 

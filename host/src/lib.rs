@@ -10,6 +10,7 @@
 pub mod admin;
 #[allow(unsafe_code)]
 pub mod bindings;
+pub mod body_limit;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
@@ -23,9 +23,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::body_limit::CappedBody;
 use crate::engine::{Failure, classify};
 use crate::metrics::{Metrics, Rejection, route_class};
 use crate::tenant::{Tenant, Tenants};
@@ -186,18 +187,7 @@ impl Server {
         // streams. The guest then sees a broken stream (wasi-http does not
         // pass it the error code), so the host answers for it below.
         let over_limit = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&over_limit);
-        let req = req.map(|body| {
-            Limited::new(body, usize::try_from(max_body).unwrap_or(usize::MAX)).map_err(move |e| {
-                match e.downcast::<hyper::Error>() {
-                    Ok(e) => ErrorCode::from(*e),
-                    Err(_) => {
-                        flag.store(true, Ordering::Relaxed);
-                        ErrorCode::HttpRequestBodySize(Some(max_body))
-                    }
-                }
-            })
-        });
+        let req = req.map(|body| CappedBody::new(body, max_body, Arc::clone(&over_limit)));
 
         let mut store = tenant.store(rid);
         let (sender, receiver) = oneshot::channel();

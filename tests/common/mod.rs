@@ -182,9 +182,31 @@ type Spawned = (
     std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 );
 
+/// The server binary. Cargo names it to the host's own tests; other packages'
+/// tests (the CLI's) find it in their target directory, where `cargo test
+/// --workspace` has built it before any test runs.
+pub fn host_binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_wasmpaste") {
+        return PathBuf::from(path);
+    }
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/wasmpaste
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join("wasmpaste"))
+        .expect("a target directory");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --workspace`, or `cargo build -p wasmpaste-host` first",
+        bin.display()
+    );
+    bin
+}
+
 /// Runs the binary and waits for its "listening on" line.
 pub fn spawn(db: &std::path::Path, env: &[(&str, &str)]) -> Result<Spawned, String> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmpaste"));
+    let mut cmd = Command::new(host_binary());
     cmd.env("WASMPASTE_DB", db);
     spawn_command(cmd, env).map(|(child, addr, _, logs)| (child, addr, logs))
 }

@@ -270,6 +270,31 @@ fn binary_content_is_not_printed_to_a_terminal_without_consent() {
 }
 
 #[test]
+fn proof_of_work_shows_progress_on_a_terminal_only() {
+    let server = Server::with_env(&[("WASMPASTE_POW_DIFFICULTY", "16")]);
+    let cli = Fpaste::new(&server);
+    let file = cli.home.path().join("note.txt");
+    std::fs::write(&file, "worth the work").expect("write");
+    let fpaste = env!("CARGO_BIN_EXE_fpaste");
+    let mut script = Command::new("script");
+    let cmd = format!("{fpaste} --server {} -E {}", cli.server, path(&file));
+    script
+        .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("HOME", cli.home.path());
+    let run = run_command(script, b"");
+    assert_eq!(run.code, 0, "{}", run.text());
+    assert!(
+        run.text().contains("proof-of-work: solved"),
+        "{}",
+        run.text()
+    );
+    // Piped: no progress line in the output scripts read.
+    let piped = cli.run(&["-E", path(&file)], b"").ok();
+    assert!(!piped.stderr.contains("proof-of-work"), "{}", piped.stderr);
+    assert!(piped.text().starts_with(&server.url("/")));
+}
+
+#[test]
 fn burn_after_read_pastes_are_readable_once() {
     let server = Server::start();
     let cli = Fpaste::new(&server);
@@ -434,6 +459,8 @@ fn register_then_manage_your_pastes_with_the_new_identity() {
         x509.contains(pubkey.trim()),
         "key does not match the certificate"
     );
+    let stored = std::fs::read_to_string(dir.join("client.sha1")).expect("fingerprint file");
+    assert_eq!(stored.trim(), fingerprint);
     // A second registration does not silently replace the identity.
     let run = cli.run(&["register"], b"").code(EXIT_LOCAL);
     assert!(run.stderr.contains("--force"), "{}", run.stderr);

@@ -163,6 +163,7 @@ pub fn register(ctx: &Ctx, args: RegisterArgs) -> Result<(), Error> {
     write_private(&paths.p12, &reply.body)?;
     write_private(&paths.cert, pem("CERTIFICATE", &bundle.cert_der).as_bytes())?;
     write_private(&paths.key, pem("PRIVATE KEY", &bundle.key_der).as_bytes())?;
+    write_public(&paths.fingerprint, format!("{fingerprint}\n").as_bytes())?;
     let configured = if args.configure {
         Some(configure(ctx, client.base(), &fingerprint, &paths)?)
     } else {
@@ -174,6 +175,7 @@ pub fn register(ctx: &Ctx, args: RegisterArgs) -> Result<(), Error> {
         "p12": paths.p12.display().to_string(),
         "certificate": paths.cert.display().to_string(),
         "key": paths.key.display().to_string(),
+        "fingerprint_file": paths.fingerprint.display().to_string(),
         "configured": configured.as_ref().map(|p| p.display().to_string()),
     });
     ctx.out.result(&doc, || {
@@ -197,6 +199,8 @@ pub fn register(ctx: &Ctx, args: RegisterArgs) -> Result<(), Error> {
 
 struct BundlePaths {
     p12: PathBuf,
+    /// The identity as `X-SSL-Client-SHA1` wants it, for scripts and other clients.
+    fingerprint: PathBuf,
     cert: PathBuf,
     key: PathBuf,
 }
@@ -205,6 +209,7 @@ impl BundlePaths {
     fn in_dir(dir: &Path) -> Self {
         Self {
             p12: dir.join("client.p12"),
+            fingerprint: dir.join("client.sha1"),
             cert: dir.join("client.crt"),
             key: dir.join("client.key"),
         }

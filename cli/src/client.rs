@@ -268,3 +268,71 @@ pub fn sha1_hex(der: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: http::HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn only_proof_of_work_refusals_are_retried() {
+        for retry in [
+            r#"{"error":"Proof-of-work required","hint":"GET /challenge"}"#,
+            r#"{"error":"Proof-of-work failed: Challenge expired"}"#,
+        ] {
+            assert!(refused_proof(&reply(400, retry)), "{retry}");
+        }
+        for final_answer in [
+            r#"{"error":"No content provided"}"#,
+            "<html>bad gateway</html>",
+            "",
+        ] {
+            assert!(!refused_proof(&reply(400, final_answer)), "{final_answer}");
+        }
+    }
+
+    #[test]
+    fn server_errors_carry_the_message_and_hint_or_the_text() {
+        let Error::Server {
+            status,
+            message,
+            hint,
+        } = reply(
+            400,
+            r#"{"error":"Proof-of-work required","hint":"solve it"}"#,
+        )
+        .into_error()
+        else {
+            panic!("a server error");
+        };
+        assert_eq!(
+            (status, message.as_str(), hint.as_deref()),
+            (400, "Proof-of-work required", Some("solve it"))
+        );
+        let e = reply(502, "Bad Gateway from nginx").into_error();
+        assert_eq!(
+            e.to_string(),
+            "server refused (502): Bad Gateway from nginx"
+        );
+        assert_eq!(
+            reply(503, "").into_error().to_string(),
+            "server refused (503): HTTP 503"
+        );
+        assert!(matches!(
+            reply(200, "not json").ok_json(),
+            Err(Error::Network(_))
+        ));
+    }
+
+    #[test]
+    fn fingerprints_are_lowercase_sha1_hex() {
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+}

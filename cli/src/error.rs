@@ -56,10 +56,12 @@ impl Error {
     /// The next step for the user, when there is a useful one.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::Server { hint: Some(h), .. } => Some(h.clone()),
+            // Ours first: the server's hints speak HTTP ("GET /challenge"), ours the CLI.
             Self::Server {
-                status, message, ..
-            } => server_hint(*status, message),
+                status,
+                message,
+                hint,
+            } => server_hint(*status, message).or_else(|| hint.clone()),
             Self::Network(_) => Some(
                 "check the server URL (--server, FPASTE_SERVER or `server` in the config file) \
                  and that the server is running"
@@ -106,5 +108,52 @@ fn server_hint(status: u16, message: &str) -> Option<String> {
 impl From<crate::e2e::OpenError> for Error {
     fn from(e: crate::e2e::OpenError) -> Self {
         Self::Decrypt(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(status: u16, message: &str, hint: Option<&str>) -> Error {
+        Error::Server {
+            status,
+            message: message.into(),
+            hint: hint.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn our_hints_come_first_then_the_servers() {
+        let e = server(400, "Proof-of-work required", Some("GET /challenge first"));
+        assert!(
+            e.hint().is_some_and(|h| h.contains("proof-of-work")),
+            "{:?}",
+            e.hint()
+        );
+        let e = server(418, "I'm a teapot", Some("from the server"));
+        assert_eq!(e.hint().as_deref(), Some("from the server"));
+        assert_eq!(server(418, "I'm a teapot", None).hint(), None);
+        assert!(
+            server(401, "Password required", None)
+                .hint()
+                .is_some_and(|h| h.contains("-p"))
+        );
+    }
+
+    #[test]
+    fn every_kind_has_its_own_exit_code() {
+        let codes = [
+            Error::Local(String::new()).exit_code(),
+            Error::Usage(String::new()).exit_code(),
+            server(404, "x", None).exit_code(),
+            Error::Network(String::new()).exit_code(),
+            Error::Decrypt(String::new()).exit_code(),
+        ];
+        for (i, a) in codes.iter().enumerate() {
+            for b in &codes[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
     }
 }

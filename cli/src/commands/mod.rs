@@ -28,13 +28,24 @@ impl Ctx<'_> {
 
     /// A client for the server a pasted URL names, when it names one.
     pub fn client_for(&self, server: Option<&str>) -> Result<Client, Error> {
-        match server {
-            Some(s) => Client::new(&Settings {
-                server: s.to_owned(),
-                ..self.settings.clone()
-            }),
-            None => self.client(),
-        }
+        Client::new(&settings_for(&self.settings, server))
+    }
+}
+
+/// The settings for talking to `server`. Another server than the configured
+/// one gets no identity: where the fingerprint header is trusted it works like
+/// a bearer token, and a URL someone sent must not be able to collect it (or
+/// see the client certificate).
+pub fn settings_for(settings: &Settings, server: Option<&str>) -> Settings {
+    match server.map(|s| s.trim_end_matches('/')) {
+        Some(s) if s != settings.server => Settings {
+            server: s.to_owned(),
+            fingerprint: None,
+            client_cert: None,
+            client_key: None,
+            ca_cert: settings.ca_cert.clone(),
+        },
+        _ => settings.clone(),
     }
 }
 
@@ -86,6 +97,26 @@ pub fn query_escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_identity_goes_only_to_the_configured_server() {
+        let mine = Settings {
+            server: "https://paste.example".into(),
+            fingerprint: Some("a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2".into()),
+            client_cert: Some("c.crt".into()),
+            client_key: Some("c.key".into()),
+            ca_cert: Some("ca.pem".into()),
+        };
+        assert_eq!(settings_for(&mine, None), mine);
+        assert_eq!(settings_for(&mine, Some("https://paste.example/")), mine);
+        let other = settings_for(&mine, Some("https://elsewhere.example"));
+        assert_eq!(other.server, "https://elsewhere.example");
+        assert_eq!(
+            (other.fingerprint, other.client_cert, other.client_key),
+            (None, None, None)
+        );
+        assert_eq!(other.ca_cert, mine.ca_cert);
+    }
 
     #[test]
     fn query_values_are_escaped() {

@@ -275,38 +275,12 @@ pub fn parse_time(raw: &str) -> Result<i64, String> {
     if let Ok(t) = raw.parse::<i64>() {
         return Ok(t);
     }
-    let bad = || format!("`{raw}` is neither Unix time nor a date YYYY-MM-DD");
-    let mut parts = raw.splitn(3, '-');
-    let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(bad());
-    };
-    let (Ok(y), Ok(m), Ok(d)) = (y.parse::<i64>(), m.parse::<u32>(), d.parse::<u32>()) else {
-        return Err(bad());
-    };
-    if y.abs() > 9999 || !(1..=12).contains(&m) || !(1..=days_in_month(y, m)).contains(&d) {
-        return Err(bad());
-    }
-    Ok(days_from_civil(y, m, d) * 86_400)
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    time::Date::parse(
+        raw,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map(|d| d.midnight().assume_utc().unix_timestamp())
+    .map_err(|_| format!("`{raw}` is neither Unix time nor a date YYYY-MM-DD"))
 }
 
 #[cfg(test)]

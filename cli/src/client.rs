@@ -261,6 +261,16 @@ fn read_certs(path: &Path) -> Result<Vec<Certificate<'static>>, Error> {
     Ok(certs)
 }
 
+/// The `id` of something the server just created; URLs are built from it, so
+/// an answer without a usable one is an error, not an empty URL.
+pub fn new_id(doc: &Value) -> Result<String, Error> {
+    doc["id"]
+        .as_str()
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .map(str::to_owned)
+        .ok_or_else(|| Error::Network("the server's answer has no usable `id`".into()))
+}
+
 /// SHA-1 of a DER certificate as the server writes fingerprints.
 pub fn sha1_hex(der: &[u8]) -> String {
     Sha1::digest(der)
@@ -329,6 +339,24 @@ mod tests {
             reply(200, "not json").ok_json(),
             Err(Error::Network(_))
         ));
+    }
+
+    #[test]
+    fn created_ids_must_be_usable_in_urls() {
+        assert_eq!(
+            new_id(&serde_json::json!({"id": "Xk3m9QaZ"}))
+                .ok()
+                .as_deref(),
+            Some("Xk3m9QaZ")
+        );
+        for bad in [
+            serde_json::json!({}),
+            serde_json::json!({"id": ""}),
+            serde_json::json!({"id": "../x"}),
+            serde_json::json!({"id": 7}),
+        ] {
+            assert!(matches!(new_id(&bad), Err(Error::Network(_))), "{bad}");
+        }
     }
 
     #[test]

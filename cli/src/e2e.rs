@@ -57,24 +57,22 @@ impl PasteKey {
         URL_SAFE_NO_PAD.encode(self.0.as_slice())
     }
 
-    /// Seals `plaintext` with a fresh random nonce.
-    pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+    /// Seals `plaintext` with a fresh random nonce. AES-GCM refuses only
+    /// inputs over 64 GiB.
+    pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, aes_gcm::Error> {
         let nonce = Nonce::generate();
-        let sealed = Aes256Gcm::new(&self.0)
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: plaintext,
-                    aad: &[VERSION_1],
-                },
-            )
-            // Only inputs over 64 GiB make AES-GCM refuse, and no paste is that big.
-            .unwrap_or_default();
+        let sealed = Aes256Gcm::new(&self.0).encrypt(
+            &nonce,
+            Payload {
+                msg: plaintext,
+                aad: &[VERSION_1],
+            },
+        )?;
         let mut blob = Vec::with_capacity(OVERHEAD + plaintext.len());
         blob.push(VERSION_1);
         blob.extend_from_slice(nonce.as_slice());
         blob.extend_from_slice(&sealed);
-        blob
+        Ok(blob)
     }
 
     /// Opens a blob written by [`PasteKey::seal`], checking its tag.
@@ -107,7 +105,7 @@ mod tests {
     #[test]
     fn sealed_content_opens_with_its_key_only() {
         let key = PasteKey::generate();
-        let blob = key.seal(b"attack at dawn");
+        let blob = key.seal(b"attack at dawn").expect("seals");
         assert_eq!(blob.len(), OVERHEAD + 14);
         assert_eq!(blob[0], VERSION_1);
         assert_eq!(key.open(&blob).as_deref(), Ok(&b"attack at dawn"[..]));
@@ -118,7 +116,10 @@ mod tests {
     #[test]
     fn every_seal_uses_a_fresh_nonce() {
         let key = PasteKey::generate();
-        let (a, b) = (key.seal(b"same"), key.seal(b"same"));
+        let (a, b) = (
+            key.seal(b"same").expect("seals"),
+            key.seal(b"same").expect("seals"),
+        );
         assert_ne!(a[1..1 + NONCE_BYTES], b[1..1 + NONCE_BYTES]);
         assert_ne!(a, b);
     }
@@ -126,7 +127,7 @@ mod tests {
     #[test]
     fn any_altered_byte_is_detected() {
         let key = PasteKey::generate();
-        let blob = key.seal(b"0123456789");
+        let blob = key.seal(b"0123456789").expect("seals");
         for i in 1..blob.len() {
             let mut bad = blob.clone();
             bad[i] ^= 0x01;
@@ -148,7 +149,7 @@ mod tests {
     #[test]
     fn empty_content_round_trips() {
         let key = PasteKey::generate();
-        let blob = key.seal(b"");
+        let blob = key.seal(b"").expect("seals");
         assert_eq!(blob.len(), OVERHEAD);
         assert_eq!(key.open(&blob), Ok(Vec::new()));
     }
@@ -164,7 +165,10 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         );
         let again = PasteKey::from_fragment(&fragment).expect("parses");
-        assert_eq!(again.open(&key.seal(b"x")), Ok(b"x".to_vec()));
+        assert_eq!(
+            again.open(&key.seal(b"x").expect("seals")),
+            Ok(b"x".to_vec())
+        );
         for bad in ["", "abc", &fragment[..42], "!!!!", &format!("{fragment}AA")] {
             assert!(PasteKey::from_fragment(bad).is_err(), "{bad:?}");
         }

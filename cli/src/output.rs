@@ -2,6 +2,9 @@
 //! for scripts (`--json`). Errors go to stderr in the same style.
 
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
 
 use crate::error::Error;
 
@@ -53,38 +56,29 @@ impl Out {
     }
 }
 
-/// Unix time as `YYYY-MM-DD HH:MM UTC` for tables (inverse of the days algorithm in args).
+/// A time for tables, `YYYY-MM-DD HH:MM UTC`, from Unix seconds or the
+/// RFC 3339 strings `GET /pastes` writes.
 pub fn format_time(value: &Value) -> String {
-    match value {
-        Value::Number(n) => n.as_i64().map_or_else(|| n.to_string(), unix_to_utc),
-        // ISO 8601 as `GET /pastes` writes it: 2024-12-20T10:30:00Z.
-        Value::String(s) if s.len() >= 16 && s.is_char_boundary(16) => {
-            format!("{} UTC", s[..16].replace('T', " "))
-        }
-        Value::String(s) => s.clone(),
-        Value::Null => "never".into(),
-        other => other.to_string(),
-    }
-}
-
-fn unix_to_utc(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant), the inverse of args::days_from_civil.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+    let parsed = match value {
+        Value::Null => return "never".into(),
+        Value::Number(n) => n
+            .as_i64()
+            .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+        Value::String(s) => OffsetDateTime::parse(s, &Rfc3339).ok(),
+        _ => None,
+    };
+    parsed
+        .and_then(|t| {
+            t.to_offset(time::UtcOffset::UTC)
+                .format(format_description!(
+                    "[year]-[month]-[day] [hour]:[minute] UTC"
+                ))
+                .ok()
+        })
+        .unwrap_or_else(|| match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
 }
 
 /// Bytes for people: `512 B`, `1.5 KiB`, `3.2 MiB`.

@@ -694,11 +694,7 @@ fn mutual_tls_presents_the_registered_certificate() {
         "san.ext",
     ]);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = unused_addr().port();
     let mut proxy = Command::new("openssl")
         .args([
             "s_server",
@@ -792,10 +788,7 @@ fn exit_codes_and_json_errors_tell_usage_server_and_network_apart() {
     assert_eq!(err["status"], 404);
     assert!(run.stdout.is_empty());
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
+    let closed = unused_addr();
     let run = cli
         .run(
             &["--json", "--server", &format!("http://{closed}"), "info"],
@@ -821,10 +814,7 @@ fn exit_codes_and_json_errors_tell_usage_server_and_network_apart() {
 fn flags_beat_environment_beats_config_file() {
     let server = Server::start();
     let cli = Fpaste::new(&server);
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
+    let closed = unused_addr();
     let dir = cli.config_dir();
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(
@@ -846,6 +836,14 @@ fn flags_beat_environment_beats_config_file() {
     std::fs::write(dir.join("config.toml"), "sever = \"x\"\n").expect("write");
     let run = cli.run(&["info"], b"").code(EXIT_LOCAL);
     assert!(run.stderr.contains("sever"), "{}", run.stderr);
+}
+
+/// A loopback address nothing listens on (the port was free a moment ago).
+fn unused_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
 }
 
 fn openssl(args: &[&str]) -> String {

@@ -5,6 +5,7 @@ use ureq::http::Method;
 
 use super::Ctx;
 use crate::args::ShortenArgs;
+use crate::client::new_id;
 use crate::error::Error;
 use crate::output::format_time;
 
@@ -69,7 +70,7 @@ pub fn shorten(ctx: &Ctx, args: ShortenArgs) -> Result<(), Error> {
     let body = json!({ "url": args.url }).to_string().into_bytes();
     let reply = client.send_with_pow("/challenge", Method::POST, "/s", &headers, &body)?;
     let mut doc: Value = reply.ok_json()?;
-    let id = doc["id"].as_str().unwrap_or_default().to_owned();
+    let id = new_id(&doc)?;
     let url = format!("{}/s/{id}", client.base());
     doc["url"] = json!(url);
     ctx.out.result(&doc, || {

@@ -8,7 +8,7 @@ use ureq::http::Method;
 
 use super::{Ctx, password_header, read_input};
 use crate::args::{CreateArgs, DeleteArgs, GetArgs, UpdateArgs};
-use crate::client::Client;
+use crate::client::{Client, new_id};
 use crate::e2e::PasteKey;
 use crate::error::Error;
 use crate::files::{is_terminal_safe, write_public};
@@ -20,7 +20,7 @@ const OCTET_STREAM: &str = "application/octet-stream";
 pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), Error> {
     let content = read_input(args.file.as_deref())?;
     let client = ctx.client()?;
-    let (body, key) = seal_unless(args.no_encrypt, content);
+    let (body, key) = seal_unless(args.no_encrypt, content)?;
     let mut headers = password_header(args.password.as_ref());
     if key.is_some() {
         headers.push(("Content-Type", OCTET_STREAM.into()));
@@ -36,7 +36,7 @@ pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), Error> {
     }
     let reply = client.send_with_pow("/challenge", Method::POST, "/", &headers, &body)?;
     let mut doc = reply.ok_json()?;
-    let id = doc["id"].as_str().unwrap_or_default().to_owned();
+    let id = new_id(&doc)?;
     let url = paste_url(&client, &id, key.as_ref());
     doc["url"] = json!(url);
     doc["raw"] = json!(format!("{}/{id}/raw", client.base()));
@@ -56,13 +56,15 @@ pub fn create(ctx: &Ctx, args: CreateArgs) -> Result<(), Error> {
 }
 
 /// Seals `content` with a fresh key unless told not to.
-fn seal_unless(plain: bool, content: Vec<u8>) -> (Vec<u8>, Option<PasteKey>) {
+fn seal_unless(plain: bool, content: Vec<u8>) -> Result<(Vec<u8>, Option<PasteKey>), Error> {
     if plain {
-        (content, None)
-    } else {
-        let key = PasteKey::generate();
-        (key.seal(&content), Some(key))
+        return Ok((content, None));
     }
+    let key = PasteKey::generate();
+    let sealed = key
+        .seal(&content)
+        .map_err(|_| Error::Local("the content is too large to encrypt (over 64 GiB)".into()))?;
+    Ok((sealed, Some(key)))
 }
 
 fn paste_url(client: &Client, id: &str, key: Option<&PasteKey>) -> String {
@@ -205,15 +207,12 @@ pub fn update(ctx: &Ctx, args: UpdateArgs) -> Result<(), Error> {
     let client = ctx.client_for(r.server.as_deref())?;
     let (body, key) = match &args.file {
         Some(f) => {
-            let (body, key) = seal_unless(args.no_encrypt, read_input(Some(f))?);
+            let (body, key) = seal_unless(args.no_encrypt, read_input(Some(f))?)?;
             (Some(body), key)
         }
         None => (None, None),
     };
-    let mut headers = Vec::new();
-    if let Some(p) = &args.password {
-        headers.push(("X-Paste-Password", p.clone()));
-    }
+    let mut headers = password_header(args.password.as_ref());
     if args.remove_password {
         headers.push(("X-Remove-Password", "true".into()));
     }

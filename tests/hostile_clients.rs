@@ -165,11 +165,23 @@ fn bodies_that_never_finish_are_cut_off_at_the_deadline() {
     let stall = || {
         let mut stream = TcpStream::connect(s.addr).expect("connect");
         stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .expect("timeout");
-        stream
             .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly a little")
             .expect("write");
+        // No answer for a while: the host has taken the request in and holds
+        // a slot for it. Only then does the next stall (or the first probe)
+        // go out, so a probe cannot take the second slot first.
+        stream
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .expect("timeout");
+        let mut byte = [0u8; 1];
+        let silent = matches!(
+            std::io::Read::read(&mut stream, &mut byte),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        );
+        assert!(silent, "a stalled upload was answered at once");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
         stream
     };
     let stalled = [stall(), stall()];

@@ -491,6 +491,40 @@ fn bodies_over_the_tenant_limit_are_refused_with_413() {
     stream.read_exact(&mut head).expect("an answer");
     assert_eq!(&head, b"HTTP/1.1 413");
     drop(stream);
+    // The same with a declared length: the host still reads the body it was
+    // sent before answering, and the connection stays usable.
+    let mut stream = std::net::TcpStream::connect(h.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut request = format!(
+        "POST /beta/ HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        streamed.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&streamed);
+    request.extend_from_slice(b"GET /beta/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(&request)
+        .expect("the whole body is accepted");
+    let mut answers = String::new();
+    stream.read_to_string(&mut answers).expect("two answers");
+    assert!(answers.starts_with("HTTP/1.1 413"), "{answers}");
+    assert_eq!(answers.matches("HTTP/1.1 ").count(), 2, "{answers}");
+    // A client that waits for `100 Continue` is answered at once, and sends
+    // nothing.
+    let mut stream = std::net::TcpStream::connect(h.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    stream
+        .write_all(
+            b"POST /beta/ HTTP/1.1\r\nHost: x\r\nContent-Length: 6291456\r\nExpect: 100-continue\r\n\r\n",
+        )
+        .expect("head");
+    stream.read_exact(&mut head).expect("an answer");
+    assert_eq!(&head, b"HTTP/1.1 413");
+    drop(stream);
     // alpha has the default limit (64 MiB): the same size is only over the
     // guest's own 3 MiB anonymous limit when it is bigger than that.
     let resp = h

@@ -500,26 +500,9 @@ pub const ALL: &[&dyn AnySetting] = &[
 ];
 
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    /// A variables source for tests.
-    #[derive(Default, Clone)]
-    pub struct MapVars(pub HashMap<String, String>);
-
-    impl MapVars {
-        pub fn with(mut self, name: &str, value: &str) -> Self {
-            self.0.insert(name.to_owned(), value.to_owned());
-            self
-        }
-    }
-
-    impl Variables for MapVars {
-        fn get(&self, name: &str) -> Result<Option<String>, String> {
-            Ok(self.0.get(name).cloned())
-        }
-    }
+    use crate::testkit::MapVars;
 
     #[test]
     fn every_default_parses() {

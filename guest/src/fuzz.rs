@@ -11,12 +11,11 @@ use proptest::prelude::*;
 
 use crate::api::Env;
 use crate::config::ALL;
-use crate::config::tests::MapVars;
 use crate::domain::{OsRng, mime, pki, pow, short_url};
 use crate::http::{Body, Headers, Method, Request};
-use crate::log::tests::Captured;
 use crate::router;
 use crate::store::native::NativeSqlite;
+use crate::testkit::{Captured, MapVars, check_response};
 
 const FP: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
 
@@ -103,18 +102,6 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-/// Settings under which every route does real work: abuse controls off (a
-/// random request cannot solve proof-of-work) and the PKI on.
-fn vars() -> MapVars {
-    MapVars::default()
-        .with("pow_difficulty", "0")
-        .with("register_pow", "0")
-        .with("rate_max", "0")
-        .with("dedup_max", "0")
-        .with("pki_enabled", "1")
-        .with("pki_ca_password", "fuzz")
-}
-
 proptest! {
     // 256 cases per property unless PROPTEST_CASES says otherwise.
     #![proptest_config(ProptestConfig {
@@ -133,7 +120,7 @@ proptest! {
     ) {
         // A few requests against one database, so later ones meet state.
         let db = NativeSqlite::memory();
-        let vars = vars();
+        let vars = MapVars::every_route();
         let log = Captured::default();
         let env = Env { db: &db, vars: &vars, rng: &OsRng, log: &log, now: 1_700_000_000 };
         for (method, path, query, headers, body) in requests {
@@ -141,15 +128,13 @@ proptest! {
             for (name, value) in headers {
                 h.append(&name, value);
             }
+            let label = format!("{} {path}", method.as_str());
             let resp = router::handle(
                 &env,
-                Request { method, path: path.clone(), query, headers: h, body: Body::Bytes(body) },
+                Request { method, path, query, headers: h, body: Body::Bytes(body) },
             );
-            prop_assert!(resp.status < 500, "{} for {path}: {}", resp.status,
-                String::from_utf8_lossy(&resp.body));
-            prop_assert!(resp.headers.get("x-request-id").is_some());
-            if resp.headers.get("content-type") == Some("application/json") && !resp.body.is_empty() {
-                prop_assert!(serde_json::from_slice::<serde_json::Value>(&resp.body).is_ok());
+            if let Err(e) = check_response(&resp) {
+                prop_assert!(false, "{label}: {e}");
             }
         }
     }

@@ -25,5 +25,7 @@ pub mod store;
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 #[cfg(test)]
 mod tests;

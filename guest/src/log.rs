@@ -35,19 +35,9 @@ pub fn event(log: &dyn Log, now: i64, level: &str, logger: &str, rid: &str, fiel
 }
 
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use super::*;
-    use std::cell::RefCell;
-
-    /// Collects lines for assertions.
-    #[derive(Default)]
-    pub struct Captured(pub RefCell<Vec<String>>);
-
-    impl Log for Captured {
-        fn line(&self, line: &str) {
-            self.0.borrow_mut().push(line.to_owned());
-        }
-    }
+    use crate::testkit::Captured;
 
     #[test]
     fn lines_are_json_with_request_id() {

@@ -93,8 +93,8 @@ pub fn on_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::tests::MapVars;
     use crate::store::native::NativeSqlite;
+    use crate::testkit::MapVars;
 
     #[test]
     fn request_path_cleans_at_most_once_per_interval() {

@@ -5,12 +5,12 @@
 use serde_json::Value as Json;
 
 use crate::api::Env;
-use crate::config::tests::MapVars;
 use crate::domain::OsRng;
 use crate::http::{Body, Headers, Method, Request, Response};
-use crate::log::tests::Captured;
 use crate::router;
 use crate::store::native::NativeSqlite;
+use crate::testkit::Captured;
+use crate::testkit::MapVars;
 
 const FP: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
 

@@ -26,7 +26,7 @@ use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::body_limit::CappedBody;
+use crate::body_limit::{CappedBody, DRAIN_MAX};
 use crate::engine::{Failure, classify};
 use crate::metrics::{Metrics, Rejection, route_class};
 use crate::tenant::{Tenant, Tenants};
@@ -170,6 +170,22 @@ impl Server {
         let max_body = tenant.limits.max_body_bytes;
         if let Some(size) = declared_length(req.headers()).filter(|&n| n > max_body) {
             self.metrics.rejected(&tenant.name, Rejection::Body);
+            // A client that asked `Expect: 100-continue` waits for our answer
+            // and sends nothing. One already sending gets the same lingering
+            // read as a streamed body (body_limit.rs), within the same budget,
+            // so it reads our 413 instead of a reset connection.
+            if size - max_body <= DRAIN_MAX && !expects_continue(req.headers()) {
+                let drain = async {
+                    let mut body = req.into_body();
+                    while let Some(Ok(_)) = body.frame().await {}
+                };
+                if tokio::time::timeout(tenant.limits.request_timeout, drain)
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!(rid, "gave up draining a body over the limit");
+                }
+            }
             return too_large(Some(size), max_body, rid);
         }
         let Ok(permit) = Arc::clone(&tenant.slots).try_acquire_owned() else {
@@ -316,6 +332,13 @@ fn busy(status: u16, message: &str, rid: &str) -> hyper::Response<HyperOutgoingB
     resp.headers_mut()
         .insert("retry-after", HeaderValue::from_static("1"));
     resp
+}
+
+/// Whether the client waits for `100 Continue` before sending its body.
+fn expects_continue(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// The `Content-Length` a client declared, if it is a number.

@@ -21,7 +21,11 @@ use crate::domain::{Rng, hex};
 pub const SERIAL_BYTES: usize = 16;
 /// PBKDF2-HMAC-SHA256 iterations protecting the stored CA key (OWASP's figure
 /// for PBKDF2-SHA256, as for paste passwords).
+#[cfg(not(fuzzing))]
 const CA_KEY_ITERATIONS: u32 = 600_000;
+/// Cheap for the fuzzers only, as `password::ITERATIONS`.
+#[cfg(fuzzing)]
+const CA_KEY_ITERATIONS: u32 = 2;
 /// What `GET /pki` reports as the key algorithm.
 pub const KEY_ALGORITHM: &str = "ec:secp384r1";
 /// Organization in every certificate's subject.

@@ -16,7 +16,6 @@ pub struct NativeSqlite {
 }
 
 impl NativeSqlite {
-    #[cfg(test)]
     pub fn memory() -> Self {
         Self::wrap(rusqlite::Connection::open_in_memory().expect("open in-memory sqlite"))
     }

@@ -25,7 +25,10 @@ const ABUSE_OFF: &str = "pow_difficulty = 0, rate_max = 0, dedup_max = 0";
 
 /// `alpha` answers Host `alpha.test`; `beta` the prefix `/beta` (1 MiB body
 /// limit, 1 MiB database quota); `bad` (1 s deadline, 32 MiB memory) and
-/// `worse` (2 requests at once) run the misbehaving component.
+/// `worse` (2 requests at once) run the misbehaving component; `again` runs
+/// it too with `bad`'s limits, each instance serving up to 3 requests and
+/// dropped after 1 s unused, and
+/// `gamma` (prefix `/gamma`) the real guest with instances reused 1000 times.
 fn config(dir: &Path) -> String {
     let wasm = MISBEHAVE_WASM;
     let text = format!(
@@ -60,6 +63,20 @@ path_prefix = "/worse"
 component = "{wasm}"
 db = "worse.db"
 limits = {{ max_concurrency = 2 }}
+
+[[tenant]]
+name = "again"
+path_prefix = "/again"
+component = "{wasm}"
+db = "again.db"
+limits = {{ request_timeout_secs = 1, max_memory_mib = 32, max_instance_reuse = 3, idle_instance_timeout_secs = 1 }}
+
+[[tenant]]
+name = "gamma"
+path_prefix = "/gamma"
+db = "gamma.db"
+variables = {{ {ABUSE_OFF} }}
+limits = {{ max_instance_reuse = 1000 }}
 "#
     );
     let path = dir.join("tenants.toml");
@@ -218,7 +235,7 @@ fn requests_reach_their_tenant_and_data_stays_there() {
 #[test]
 fn tenants_running_the_same_component_share_one_compiled_copy() {
     let h = Host::start();
-    // Four tenants, two distinct components (the embedded guest, misbehave).
+    // Six tenants, two distinct components (the embedded guest, misbehave).
     let compiled = h
         .logs
         .lock()
@@ -330,6 +347,144 @@ fn a_panicking_guest_fails_only_its_own_request() {
     }
     // The panic message is forwarded, tagged with its tenant.
     assert!(h.logged(&["panicked", r#""tenant":"bad""#]));
+}
+
+/// What `/again/served` reports: requests its instance has handled. An
+/// instance goes back to the pool just after its response is sent, so the
+/// pause keeps a request from racing ahead of its predecessor's return (it
+/// would meet a fresh instance: correct, but not what is being counted).
+fn served(h: &Host) -> u64 {
+    std::thread::sleep(Duration::from_millis(100));
+    json(h.get("x", "/again/served").send().expect("GET"), 200)["served"]
+        .as_u64()
+        .expect("a count")
+}
+
+#[test]
+fn reused_instances_serve_their_share_and_never_outlive_a_failure() {
+    let h = Host::start();
+    // One request at a time: each instance serves 3, then a fresh one takes over.
+    let counts: Vec<u64> = (0..7).map(|_| served(&h)).collect();
+    assert_eq!(counts, [1, 2, 3, 1, 2, 3, 1]);
+    // Without reuse (the default) every request meets a fresh instance.
+    for _ in 0..3 {
+        let resp = h.get("x", "/worse/served").send().expect("GET");
+        assert_eq!(json(resp, 200)["served"], 1);
+    }
+    // A trap, a timeout or the memory limit ends the instance it happened
+    // in: each failure here is the second request of an instance that could
+    // serve a third, and the request after it meets a fresh instance.
+    for (path, status) in [
+        ("/again/panic", 500),
+        ("/again/loop", 504),
+        ("/again/alloc", 500),
+    ] {
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(h.get("x", path).send().expect("GET").status(), status);
+        assert_eq!(served(&h), 1, "the instance after {path}");
+    }
+    // Each request's log lines carry its own id, on the same instance.
+    for rid in ["reuse-log-1", "reuse-log-2"] {
+        let resp = h
+            .get("x", &format!("/again/log?msg=from-{rid}"))
+            .header("x-request-id", rid)
+            .send()
+            .expect("GET");
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(served(&h), 1, "the log requests used the instance up");
+    for rid in ["reuse-log-1", "reuse-log-2"] {
+        let message = format!(r#""message":"from-{rid}""#);
+        let tag = format!(r#""rid":"{rid}""#);
+        assert!(h.logged(&[&message, &tag, r#""tenant":"again""#]));
+    }
+    let m = h.metrics();
+    // Started: 3 for the first seven requests, one after each failure, one
+    // after the log requests used up the last.
+    assert_eq!(
+        sample(
+            &m,
+            r#"wasmpaste_instantiation_seconds_count{tenant="again"}"#
+        ),
+        Some(7.0),
+        "{m}"
+    );
+    let idle = r#"wasmpaste_idle_instances{tenant="again"}"#;
+    assert_eq!(sample(&m, idle), Some(1.0), "{m}");
+    assert_eq!(
+        sample(&m, r#"wasmpaste_idle_instances{tenant="worse"}"#),
+        Some(0.0)
+    );
+    // Unused for its idle timeout, the instance is dropped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while sample(&h.metrics(), idle) != Some(0.0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still idle after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(served(&h), 1);
+}
+
+#[test]
+fn the_real_guest_keeps_its_promises_on_reused_instances() {
+    let h = Host::start();
+    let base = "/gamma";
+    let create = |req: RequestBuilder| json(req.send().expect("POST"), 201);
+    let plain = create(h.post("x", &format!("{base}/")).body("reused text"));
+    let id = plain["id"].as_str().expect("id");
+    for _ in 0..3 {
+        let resp = h.get("x", &format!("{base}/{id}/raw")).send().expect("GET");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().expect("body"), "reused text");
+    }
+    // Burn-after-read still serves exactly once.
+    let burn = create(
+        h.post("x", &format!("{base}/"))
+            .header("x-burn-after-read", "true")
+            .body("once"),
+    );
+    let burn_raw = format!("{base}/{}/raw", burn["id"].as_str().expect("id"));
+    assert_eq!(h.get("x", &burn_raw).send().expect("GET").status(), 200);
+    assert_eq!(h.get("x", &burn_raw).send().expect("GET").status(), 404);
+    // A password checked on one request is not remembered for the next.
+    let locked = create(
+        h.post("x", &format!("{base}/"))
+            .header("x-paste-password", "hunter22")
+            .body("secret"),
+    );
+    let locked_raw = format!("{base}/{}/raw", locked["id"].as_str().expect("id"));
+    let ok = h
+        .get("x", &locked_raw)
+        .header("x-paste-password", "hunter22")
+        .send()
+        .expect("GET");
+    assert_eq!(ok.text().expect("body"), "secret");
+    assert_eq!(h.get("x", &locked_raw).send().expect("GET").status(), 401);
+    // Nor is an identity: deleting needs one, whatever ran before.
+    let deleted = h
+        .to(reqwest::Method::DELETE, "x", &format!("{base}/{id}"))
+        .send()
+        .expect("DELETE");
+    assert_eq!(deleted.status(), 401);
+    let m = h.metrics();
+    let started = sample(
+        &m,
+        r#"wasmpaste_instantiation_seconds_count{tenant="gamma"}"#,
+    );
+    let answered: f64 = m
+        .lines()
+        .filter(|l| l.starts_with(r#"wasmpaste_requests_total{tenant="gamma""#))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(answered, 11.0, "{m}");
+    // One after another, one instance serves them all, unless a request
+    // arrives before its predecessor's instance is back (see `served`).
+    assert!(
+        started.is_some_and(|n| (1.0..=3.0).contains(&n)),
+        "instances started: {started:?}\n{m}"
+    );
 }
 
 #[test]
@@ -604,7 +759,7 @@ fn metrics_and_healthz_describe_every_tenant() {
         .expect("healthz")
         .json()
         .expect("JSON");
-    assert_eq!(health, serde_json::json!({ "status": "ok", "tenants": 4 }));
+    assert_eq!(health, serde_json::json!({ "status": "ok", "tenants": 6 }));
     // The metrics are not served on the public port.
     let public = h.get("alpha.test", "/metrics").send().expect("GET");
     assert_ne!(public.status(), 200);

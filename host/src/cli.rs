@@ -98,6 +98,17 @@ pub struct Args {
           value_parser = clap::value_parser!(u64).range(0..=31_536_000))]
     pub cleanup_every: u64,
 
+    /// Requests one instance may serve before it is dropped; 1 gives every
+    /// request a fresh instance (see docs/configuration.md before raising it).
+    #[arg(long, env = "WASMPASTE_MAX_INSTANCE_REUSE", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_instance_reuse: u32,
+
+    /// Seconds an instance kept for reuse may sit unused before it is dropped.
+    #[arg(long, env = "WASMPASTE_IDLE_INSTANCE_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_instance_timeout: u64,
+
     /// Instances alive at once over all tenants (the size of the shared pool).
     #[arg(long, env = "WASMPASTE_MAX_INSTANCES", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -146,6 +157,8 @@ impl Args {
             max_body_bytes: self.max_body_mib * 1024 * 1024,
             max_concurrency: self.max_concurrency,
             db_quota_bytes: self.db_quota_mib.map(|m| m * 1024 * 1024),
+            max_instance_reuse: self.max_instance_reuse,
+            idle_instance_timeout: Duration::from_secs(self.idle_instance_timeout),
         }
     }
 
@@ -244,6 +257,7 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
     if args.cleanup_every > 0 {
         scheduler::start(&tenants, &metrics, Duration::from_secs(args.cleanup_every));
     }
+    crate::tenant::start_idle_sweeper(&tenants);
 
     Arc::new(Server::new(tenants, metrics))
         .serve(listener, shutdown_signal())

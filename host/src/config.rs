@@ -81,6 +81,8 @@ struct LimitsEntry {
     max_body_mib: Option<u64>,
     max_concurrency: Option<u32>,
     db_quota_mib: Option<u64>,
+    max_instance_reuse: Option<u32>,
+    idle_instance_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,6 +259,18 @@ fn resolve_limits(
         base.max_concurrency,
         (1, 10_000),
     );
+    let reuse = check.range(
+        &format!("{table}.max_instance_reuse"),
+        entry.max_instance_reuse,
+        base.max_instance_reuse,
+        (1, 1_000_000),
+    );
+    let idle = check.range(
+        &format!("{table}.idle_instance_timeout_secs"),
+        entry.idle_instance_timeout_secs,
+        base.idle_instance_timeout.as_secs(),
+        (1, 86_400),
+    );
     let quota = match entry.db_quota_mib {
         Some(q) => {
             Some(check.range(&format!("{table}.db_quota_mib"), Some(q), 1, (1, 1 << 30)) * MIB)
@@ -269,6 +283,8 @@ fn resolve_limits(
         max_body_bytes: body * MIB,
         max_concurrency: concurrency,
         db_quota_bytes: quota,
+        max_instance_reuse: reuse,
+        idle_instance_timeout: Duration::from_secs(idle),
     }
 }
 
@@ -456,6 +472,8 @@ mod tests {
             max_body_bytes: 64 << 20,
             max_concurrency: 128,
             db_quota_bytes: None,
+            max_instance_reuse: 1,
+            idle_instance_timeout: Duration::from_secs(30),
         }
     }
 
@@ -482,7 +500,7 @@ mod tests {
             path_prefix = "/beta/"
             db = "/var/lib/beta.db"
             component = "beta.wasm"
-            limits = { request_timeout_secs = 5, db_quota_mib = 10, max_concurrency = 3 }
+            limits = { request_timeout_secs = 5, db_quota_mib = 10, max_concurrency = 3, max_instance_reuse = 50, idle_instance_timeout_secs = 2 }
             "#,
             Path::new("/etc/wp"),
             &base(),
@@ -505,6 +523,10 @@ mod tests {
         assert_eq!(b.limits.db_quota_bytes, Some(10 << 20));
         assert_eq!(b.limits.max_concurrency, 3);
         assert_eq!(b.limits.max_memory, 64 << 20);
+        assert_eq!(a.limits.max_instance_reuse, 1);
+        assert_eq!(b.limits.max_instance_reuse, 50);
+        assert_eq!(b.limits.idle_instance_timeout, Duration::from_secs(2));
+        assert_eq!(a.limits.idle_instance_timeout, Duration::from_secs(30));
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub struct Limits {
     pub max_concurrency: u32,
     /// Largest database file; beyond it writes fail (`database-full`, 507).
     pub db_quota_bytes: Option<u64>,
+    /// Requests one instance may serve before it is dropped; 1 (the default)
+    /// gives every request a fresh instance. See docs/configuration.md for
+    /// what a larger value trades away.
+    pub max_instance_reuse: u32,
+    /// An instance kept for reuse and unused this long is dropped.
+    pub idle_instance_timeout: Duration,
 }
 
 /// How big the shared instance pool is: every tenant draws from it.
@@ -109,8 +115,14 @@ impl Compiled {
 pub fn new_store(engine: &Engine, state: HostState, limits: &Limits) -> Store<HostState> {
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
+    arm_deadline(&mut store, limits.request_timeout);
+    store
+}
+
+/// Starts the clock of one call in `store`: a reused instance gets a full
+/// `timeout` again for each request it serves.
+pub fn arm_deadline(store: &mut Store<HostState>, timeout: Duration) {
     let started = Instant::now();
-    let timeout = limits.request_timeout;
     store.set_epoch_deadline(1);
     // Yield to other tasks every tick; trap once the request's time is up.
     store.epoch_deadline_callback(move |_| {
@@ -120,7 +132,6 @@ pub fn new_store(engine: &Engine, state: HostState, limits: &Limits) -> Store<Ho
             Ok(UpdateDeadline::Yield(1))
         }
     });
-    store
 }
 
 /// Advances the engine's epoch forever; deadlines and yields depend on it.

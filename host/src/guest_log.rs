@@ -42,6 +42,19 @@ impl GuestStderr {
         })))
     }
 
+    /// Tags the lines of the next request a reused instance serves; a line
+    /// the last request left unfinished is written under the old id first.
+    pub fn set_rid(&self, rid: Arc<str>) {
+        let Ok(mut lines) = self.0.lock() else {
+            return;
+        };
+        if !lines.skipping {
+            lines.emit();
+        }
+        lines.skipping = false;
+        lines.rid = rid;
+    }
+
     fn write(&self, bytes: &[u8]) {
         let Ok(mut lines) = self.0.lock() else {
             return;
@@ -235,5 +248,42 @@ mod tests {
         assert_eq!(found[2].len(), MAX_LINE);
         assert!(found[2].starts_with("thirdxxx"));
         assert_eq!(found[3], "next line");
+    }
+
+    static RETAGGED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    #[test]
+    fn a_reused_instance_tags_each_request_with_its_own_id() {
+        let out = GuestStderr::with_sink("t".into(), "first".into(), |l| {
+            RETAGGED.lock().unwrap().push(l.to_owned());
+        });
+        out.write(
+            b"one
+unfinished",
+        );
+        out.set_rid("second".into());
+        out.write(
+            b"two
+",
+        );
+        drop(out);
+        let found: Vec<(String, String)> = RETAGGED
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                (v["rid"].to_string(), v["message"].to_string())
+            })
+            .collect();
+        let want = [
+            (r#""first""#, r#""one""#),
+            (r#""first""#, r#""unfinished""#),
+            (r#""second""#, r#""two""#),
+        ];
+        assert_eq!(found.len(), want.len(), "{found:?}");
+        for ((rid, msg), (want_rid, want_msg)) in found.iter().zip(want) {
+            assert_eq!((rid.as_str(), msg.as_str()), (want_rid, want_msg));
+        }
     }
 }

@@ -64,6 +64,7 @@ pub struct Metrics {
     timeouts: Family<TenantLabels, Counter>,
     rejections: Family<KindLabels, Counter>,
     db_size: Family<TenantLabels, Gauge>,
+    idle_instances: Family<TenantLabels, Gauge>,
     cleanup_runs: Family<KindLabels, Counter>,
     cleanup_removed: Family<KindLabels, Counter>,
 }
@@ -89,6 +90,7 @@ impl Default for Metrics {
         let timeouts = Family::default();
         let rejections = Family::default();
         let db_size = Family::default();
+        let idle_instances = Family::default();
         let cleanup_runs = Family::default();
         let cleanup_removed = Family::default();
         registry.register(
@@ -127,6 +129,11 @@ impl Default for Metrics {
             db_size.clone(),
         );
         registry.register(
+            "idle_instances",
+            "Instances kept for reuse and not serving a request (max_instance_reuse above 1)",
+            idle_instances.clone(),
+        );
+        registry.register(
             "cleanup_runs",
             "Scheduled cleanup passes, by outcome (ok, error)",
             cleanup_runs.clone(),
@@ -145,6 +152,7 @@ impl Default for Metrics {
             timeouts,
             rejections,
             db_size,
+            idle_instances,
             cleanup_runs,
             cleanup_removed,
         }
@@ -209,11 +217,15 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with database sizes read now.
+    /// The text exposition, with database sizes and idle instances read now.
     pub fn render<'a>(&self, tenants: impl IntoIterator<Item = &'a Tenant>) -> String {
         for t in tenants {
             let size = i64::try_from(t.db.size_bytes()).unwrap_or(i64::MAX);
             self.db_size.get_or_create(&tenant(&t.name)).set(size);
+            let idle = i64::try_from(t.idle_instances()).unwrap_or(i64::MAX);
+            self.idle_instances
+                .get_or_create(&tenant(&t.name))
+                .set(idle);
         }
         let mut out = String::new();
         // Writing into a String cannot fail.

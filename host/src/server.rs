@@ -1,5 +1,6 @@
 //! The HTTP front: hyper on tokio; each request is routed to its tenant and
-//! served by a fresh instance under that tenant's limits.
+//! served by a fresh instance (or, with `max_instance_reuse`, one that
+//! served earlier requests of the same tenant) under that tenant's limits.
 //!
 //! The host sets `spin-client-addr` from the socket (dropping any `spin-*`
 //! header a client sent), exactly as Spin does, so the guest reads the client
@@ -147,16 +148,7 @@ impl Server {
         let status = resp.status().as_u16();
         let elapsed = started.elapsed().as_secs_f64();
         self.metrics.request(&tenant.name, route, status, elapsed);
-        tracing::info!(
-            rid = %rid,
-            tenant = %tenant.name,
-            %method,
-            path = %path,
-            status,
-            ms = elapsed * 1000.0,
-            client = %peer.ip(),
-            "request"
-        );
+        log_request(&rid, &tenant.name, &method, &path, status, elapsed, peer);
         resp
     }
 
@@ -205,9 +197,10 @@ impl Server {
         let over_limit = Arc::new(AtomicBool::new(false));
         let req = req.map(|body| CappedBody::new(body, max_body, Arc::clone(&over_limit)));
 
-        let mut store = tenant.store(rid);
+        let mut lease = tenant.lease(rid);
         let (sender, receiver) = oneshot::channel();
-        let wasi_req = match store
+        let wasi_req = match lease
+            .store
             .data_mut()
             .http()
             .new_incoming_request(Scheme::Http, req)
@@ -216,7 +209,7 @@ impl Server {
             // No Host header and no authority: nothing to route on.
             Err(_) => return error_response(400, "Bad request: missing Host header", rid),
         };
-        let out = match store.data_mut().http().new_response_outparam(sender) {
+        let out = match lease.store.data_mut().http().new_response_outparam(sender) {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!(rid, "cannot create the response: {e:#}");
@@ -229,23 +222,37 @@ impl Server {
         let task = tokio::spawn(async move {
             let _slot = permit;
             let call = async {
-                let started = Instant::now();
-                let instance = task_tenant
-                    .compiled
-                    .proxy
-                    .instantiate_async(&mut store)
-                    .await?;
-                metrics.instantiated(&task_tenant.name, started.elapsed().as_secs_f64());
-                instance
+                let proxy = match lease.proxy.take() {
+                    Some(proxy) => proxy,
+                    None => {
+                        let started = Instant::now();
+                        let proxy = task_tenant
+                            .compiled
+                            .proxy
+                            .instantiate_async(&mut lease.store)
+                            .await?;
+                        metrics.instantiated(&task_tenant.name, started.elapsed().as_secs_f64());
+                        proxy
+                    }
+                };
+                let result = proxy
                     .wasi_http_incoming_handler()
-                    .call_handle(&mut store, wasi_req, out)
-                    .await
+                    .call_handle(&mut lease.store, wasi_req, out)
+                    .await;
+                lease.proxy = Some(proxy);
+                result
             };
             // Also bounds time spent waiting on a slow client's body.
-            match tokio::time::timeout(deadline, call).await {
+            let result = match tokio::time::timeout(deadline, call).await {
                 Ok(result) => result,
                 Err(_) => Err(wasmtime::Error::from(wasmtime::Trap::Interrupt)),
+            };
+            // Only an instance whose call returned may serve again; after a
+            // trap or a timeout it is dropped with its store.
+            if result.is_ok() {
+                task_tenant.give_back(lease);
             }
+            result
         });
 
         let too_large = || {
@@ -383,9 +390,33 @@ fn strip_uri(uri: &hyper::Uri, tenant: &Tenant) -> Result<hyper::Uri, ()> {
     hyper::Uri::from_parts(parts).map_err(drop)
 }
 
+/// The access log line of one request answered by a tenant. Public so the
+/// native baseline of the benchmarks (bench/src/bin/native.rs) pays for the
+/// same line.
+pub fn log_request(
+    rid: &str,
+    tenant: &str,
+    method: &hyper::Method,
+    path: &str,
+    status: u16,
+    seconds: f64,
+    peer: SocketAddr,
+) {
+    tracing::info!(
+        rid = %rid,
+        tenant = %tenant,
+        %method,
+        path = %path,
+        status,
+        ms = seconds * 1000.0,
+        client = %peer.ip(),
+        "request"
+    );
+}
+
 /// The client's `X-Request-ID` when it is plain, else a new random id (for
 /// host-side errors and logs; the guest applies the same rule).
-fn request_id(headers: &hyper::HeaderMap) -> String {
+pub fn request_id(headers: &hyper::HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())

@@ -27,6 +27,8 @@ pub struct HostState {
     pub limits: StoreLimits,
     pub sqlite: SqliteCtx,
     pub variables: Variables,
+    /// The same sink as `wasi`'s stderr, kept to retag a reused instance.
+    stderr: GuestStderr,
 }
 
 impl HostState {
@@ -41,7 +43,7 @@ impl HostState {
         Self {
             table,
             // Only stderr, for the guest's JSON log lines; no files, no env, no network.
-            wasi: WasiCtx::builder().stderr(stderr).build(),
+            wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
             http: WasiHttpCtx::new(),
             hooks: DenyOutbound,
             limits: StoreLimitsBuilder::new()
@@ -50,7 +52,13 @@ impl HostState {
                 .build(),
             sqlite: SqliteCtx::new(db),
             variables,
+            stderr,
         }
+    }
+
+    /// Readies a reused instance's state for the request `rid`.
+    pub fn begin_request(&mut self, rid: &str) {
+        self.stderr.set_rid(Arc::from(rid));
     }
 }
 

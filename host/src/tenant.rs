@@ -4,16 +4,18 @@
 //! from another (its database handle, its variables, its concurrency slots).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 use wasmtime::error::Context as _;
 use wasmtime::{Cache, Engine, Store};
+use wasmtime_wasi_http::p2::bindings::Proxy;
 
 use crate::bindings::HostBindings;
 use crate::config::TenantSpec;
-use crate::engine::{Compiled, Limits, new_store};
+use crate::engine::{Compiled, Limits, arm_deadline, new_store};
 use crate::guest_log::GuestStderr;
 use crate::sqlite::Database;
 use crate::state::HostState;
@@ -29,7 +31,23 @@ pub struct Tenant {
     pub limits: Limits,
     /// One permit per instance this tenant may have alive.
     pub slots: Arc<Semaphore>,
+    /// Instances that served a request and may serve another (only with
+    /// `max_instance_reuse` above 1), most recently used last.
+    idle: Mutex<Vec<Lease>>,
     engine: Engine,
+}
+
+/// How often idle instances are checked for their timeout.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The store (and, once instantiated, the instance) serving one request.
+pub struct Lease {
+    pub store: Store<HostState>,
+    /// `None` until the component is instantiated in `store`; `Some` for an
+    /// instance that served earlier requests.
+    pub proxy: Option<Proxy>,
+    served: u32,
+    idle_since: Instant,
 }
 
 impl Tenant {
@@ -43,6 +61,70 @@ impl Tenant {
             GuestStderr::new(Arc::clone(&self.name), Arc::from(rid)),
         );
         new_store(&self.engine, state, &self.limits)
+    }
+
+    /// What serves the request `rid`: an idle instance when reuse is on and
+    /// one is available (its deadline restarted, its log lines retagged),
+    /// else a fresh store.
+    pub fn lease(&self, rid: &str) -> Lease {
+        let reused = if self.limits.max_instance_reuse > 1 {
+            self.idle.lock().ok().and_then(|mut idle| idle.pop())
+        } else {
+            None
+        };
+        match reused {
+            Some(mut lease) => {
+                lease.store.data_mut().begin_request(rid);
+                arm_deadline(&mut lease.store, self.limits.request_timeout);
+                lease
+            }
+            None => Lease {
+                store: self.store(rid),
+                proxy: None,
+                served: 0,
+                idle_since: Instant::now(),
+            },
+        }
+    }
+
+    /// Takes back an instance whose call returned normally. It is kept for
+    /// another request unless it has served `max_instance_reuse` of them.
+    /// Callers drop (never return) a store whose call trapped or timed out:
+    /// it may be stuck mid-call.
+    pub fn give_back(&self, mut lease: Lease) {
+        lease.served = lease.served.saturating_add(1);
+        if lease.proxy.is_none() || lease.served >= self.limits.max_instance_reuse {
+            return;
+        }
+        lease.idle_since = Instant::now();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(lease);
+        }
+    }
+
+    /// Drops the instances unused for the tenant's `idle_instance_timeout`,
+    /// giving back their memory; returns how many.
+    pub fn drop_idle_instances(&self) -> usize {
+        let now = Instant::now();
+        let ttl = self.limits.idle_instance_timeout;
+        let stale: Vec<Lease> = match self.idle.lock() {
+            // Most recently used last: the stale ones are at the front.
+            Ok(mut idle) => {
+                let n = idle
+                    .iter()
+                    .take_while(|l| now.duration_since(l.idle_since) >= ttl)
+                    .count();
+                idle.drain(..n).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        // Dropped outside the lock: resetting an instance's memory takes time.
+        stale.len()
+    }
+
+    /// Instances kept for reuse right now.
+    pub fn idle_instances(&self) -> usize {
+        self.idle.lock().map_or(0, |idle| idle.len())
     }
 
     /// A fresh instance for a call of the `maintenance` export.
@@ -124,6 +206,7 @@ impl Tenants {
                 variables: env.with_overrides(&spec.variables),
                 limits: spec.limits,
                 slots: Arc::new(Semaphore::new(permits)),
+                idle: Mutex::new(Vec::new()),
                 engine: engine.clone(),
             }));
         }
@@ -152,6 +235,31 @@ impl Tenants {
             .map(|t| (t.hosts.as_slice(), t.path_prefix.as_deref()));
         best_route(routes, host, path).and_then(|i| self.list.get(i))
     }
+}
+
+/// Drops, every second, the instances tenants kept for reuse and no longer
+/// use (only when some tenant reuses instances).
+pub fn start_idle_sweeper(tenants: &Arc<Tenants>) {
+    if tenants.iter().all(|t| t.limits.max_instance_reuse <= 1) {
+        return;
+    }
+    let tenants = Arc::downgrade(tenants);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(tenants) = tenants.upgrade() else {
+                return;
+            };
+            for tenant in tenants.iter() {
+                let dropped = tenant.drop_idle_instances();
+                if dropped > 0 {
+                    tracing::debug!(tenant = %tenant.name, dropped, "idle instances dropped");
+                }
+            }
+        }
+    });
 }
 
 /// The index of the route (hosts, prefix) that serves `host` and `path`.

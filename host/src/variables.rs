@@ -29,6 +29,8 @@ pub const HOST_SETTINGS: &[&str] = &[
     "MAX_BODY_MIB",
     "DB_QUOTA_MIB",
     "CLEANUP_EVERY",
+    "MAX_INSTANCE_REUSE",
+    "IDLE_INSTANCE_TIMEOUT",
 ];
 
 /// Variable values, shared by every request.

@@ -12,6 +12,10 @@
 //! WASMPASTE_NATIVE_BIN, default beside this binary) with the same settings
 //! and a fresh database, one server at a time, and prints wasm throughput as
 //! a percentage of native next to issue 9's targets (80% reads, 70% creates).
+//! LOAD_REUSE=N (with LOAD_NATIVE) adds a pass of the host with
+//! `WASMPASTE_MAX_INSTANCE_REUSE=N` and its percentage in a second column.
+//! LOAD_ROUNDS=N (default 1) repeats all passes N times, alternating the
+//! servers, and compares each cell's median.
 //! The machinery is shared with `wasmpaste-tenants-load` (src/loadgen.rs).
 
 use std::path::Path;
@@ -93,23 +97,100 @@ fn load() -> Result<(), String> {
     } else {
         None
     };
+    let reuse: Option<u32> = match std::env::var("LOAD_REUSE") {
+        Ok(v) => Some(
+            v.parse()
+                .ok()
+                .filter(|&n| n > 1)
+                .ok_or_else(|| format!("LOAD_REUSE={v}: want a number above 1"))?,
+        ),
+        Err(_) => None,
+    };
+    let rounds: usize = std::env::var("LOAD_ROUNDS")
+        .ok()
+        .map(|v| {
+            v.parse()
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| format!("LOAD_ROUNDS={v}: want a number from 1"))
+        })
+        .transpose()?
+        .unwrap_or(1);
     let dir = Scratch::new("wasmpaste-load")?;
-    let wasm = measure(&opts, &opts.bin, &dir.path.join("wasm"))?;
-    if let Some(bin) = native_bin {
+    let reuse_setting = reuse.map(|n| n.to_string());
+    // Each round measures every server afresh, in turn, so a slow spell of
+    // the machine hits all of them; the comparison takes each cell's median.
+    let (mut wasm, mut reused, mut native) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        if rounds > 1 {
+            println!("round {} of {rounds}", round + 1);
+        }
+        let at = |name: &str| dir.path.join(format!("{name}-{round}"));
+        wasm.push(measure(&opts, &opts.bin, &at("wasm"), &[])?);
+        let Some(bin) = &native_bin else {
+            continue;
+        };
+        if let Some(n) = &reuse_setting {
+            println!();
+            let env = [("WASMPASTE_MAX_INSTANCE_REUSE", n.as_str())];
+            reused.push(measure(&opts, &opts.bin, &at("reuse"), &env)?);
+        }
         println!();
-        let native = measure(&opts, &bin, &dir.path.join("native"))?;
+        native.push(measure(&opts, bin, &at("native"), &[])?);
         println!();
-        compare(&wasm, &native);
+    }
+    if native_bin.is_some() {
+        if rounds > 1 {
+            println!("medians of {rounds} rounds");
+        }
+        let reused = reuse_setting.as_deref().map(|n| (n, medians(&reused)));
+        compare(
+            &medians(&wasm),
+            &medians(&native),
+            reused.as_ref().map(|(n, c)| (*n, c.as_slice())),
+        );
     }
     Ok(())
+}
+
+/// Each cell's median requests/s over the rounds (all rounds run the same
+/// cells in the same order).
+fn medians(rounds: &[Vec<Cell>]) -> Vec<Cell> {
+    let Some(first) = rounds.first() else {
+        return Vec::new();
+    };
+    first
+        .iter()
+        .enumerate()
+        .map(|(i, &(op, conns, _))| {
+            let mut rps: Vec<f64> = rounds
+                .iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.2)
+                .collect();
+            rps.sort_by(f64::total_cmp);
+            let mid = rps.len() / 2;
+            let median = if rps.len().is_multiple_of(2) {
+                (rps[mid - 1] + rps[mid]) / 2.0
+            } else {
+                rps[mid]
+            };
+            (op, conns, median)
+        })
+        .collect()
 }
 
 /// Requests/s of one cell.
 type Cell = (Op, usize, f64);
 
-/// Starts `bin` with abuse controls off and a fresh database in `dir`, runs
-/// every cell against it, prints the table and stops it.
-fn measure(opts: &Options, bin: &Path, dir: &Path) -> Result<Vec<Cell>, String> {
+/// Starts `bin` with abuse controls off, `env` and a fresh database in `dir`,
+/// runs every cell against it, prints the table and stops it.
+fn measure(
+    opts: &Options,
+    bin: &Path,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> Result<Vec<Cell>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // Abuse controls off: the load would trip them.
     let mut command = Command::new(bin);
@@ -119,11 +200,13 @@ fn measure(opts: &Options, bin: &Path, dir: &Path) -> Result<Vec<Cell>, String> 
         .env("WASMPASTE_CACHE_DIR", dir.join("cache"))
         .env("WASMPASTE_POW_DIFFICULTY", "0")
         .env("WASMPASTE_RATE_MAX", "0")
-        .env("WASMPASTE_DEDUP_MAX", "0");
+        .env("WASMPASTE_DEDUP_MAX", "0")
+        .envs(env.iter().copied());
     let server = Server::start(command, &dir.join("server.log"))?;
     let fixture = Fixture::new(&server.base).map_err(|e| format!("setting up: {e}"))?;
+    let settings: String = env.iter().map(|(k, v)| format!(", {k}={v}")).collect();
     println!(
-        "{}, idle RSS {:.1} MiB",
+        "{}{settings}, idle RSS {:.1} MiB",
         opts.banner_for("wasmpaste-load", bin),
         server.rss_mib()
     );
@@ -147,25 +230,38 @@ fn measure(opts: &Options, bin: &Path, dir: &Path) -> Result<Vec<Cell>, String> 
     Ok(cells)
 }
 
-/// Issue 9's comparison: wasm throughput as a share of native, per cell.
-fn compare(wasm: &[Cell], native: &[Cell]) {
+/// Issue 9's comparison: wasm throughput as a share of native, per cell;
+/// `reused` adds the host with instance reuse (its setting and its cells).
+fn compare(wasm: &[Cell], native: &[Cell], reused: Option<(&str, &[Cell])>) {
     println!("wasm (wasmpaste) versus native (wasmpaste-native), same HTTP stack");
-    println!(
-        "{:<20} {:>5} {:>10} {:>12} {:>7} {:>7}  met",
-        "operation", "conns", "wasm req/s", "native req/s", "wasm %", "target"
+    let share = |w: f64, n: f64| if n > 0.0 { 100.0 * w / n } else { 0.0 };
+    let met = |s: f64, target: f64| if s >= target { "yes" } else { "no" };
+    print!(
+        "{:<20} {:>5} {:>12} {:>10} {:>7} {:>7}  met",
+        "operation", "conns", "native req/s", "wasm req/s", "wasm %", "target"
     );
-    for (&(op, c, w), &(_, _, n)) in wasm.iter().zip(native) {
-        let share = if n > 0.0 { 100.0 * w / n } else { 0.0 };
+    if let Some((n, _)) = reused {
+        let head = format!("reuse {n}");
+        print!(" {head:>12} {:>8}  met", "reuse %");
+    }
+    println!();
+    for (i, (&(op, c, w), &(_, _, n))) in wasm.iter().zip(native).enumerate() {
         let target = op.target_percent();
-        println!(
-            "{:<20} {:>5} {:>10.0} {:>12.0} {:>6.1}% {:>6.0}%  {}",
+        let s = share(w, n);
+        print!(
+            "{:<20} {:>5} {:>12.0} {:>10.0} {:>6.1}% {:>6.0}%  {:<3}",
             op.name(),
             c,
-            w,
             n,
-            share,
+            w,
+            s,
             target,
-            if share >= target { "yes" } else { "no" }
+            met(s, target)
         );
+        if let Some(&(_, _, r)) = reused.and_then(|(_, cells)| cells.get(i)) {
+            let s = share(r, n);
+            print!(" {r:>12.0} {s:>7.1}%  {}", met(s, target));
+        }
+        println!();
     }
 }

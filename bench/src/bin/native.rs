@@ -10,6 +10,10 @@
 //! `WASMPASTE_*` environment variables, mapped as the host maps them
 //! (`WASMPASTE_MAX_ANON` is `max_anon`). Each request runs on a blocking
 //! thread with that thread's own connection, opened like the host's.
+//!
+//! What the host does per request outside the component is done here too,
+//! with the host's own functions, so the comparison isolates the cost of
+//! wasm: the request id, the access log line on stderr, the request metrics.
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -18,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::{Bytes, Incoming};
@@ -35,6 +39,9 @@ use wasmpaste_guest::router;
 use wasmpaste_guest::store::StoreError;
 use wasmpaste_guest::store::migrations::ensure_schema;
 use wasmpaste_guest::store::native::NativeSqlite;
+use wasmpaste_host::cli::{LogFormat, init_logging};
+use wasmpaste_host::metrics::{Metrics, route_class};
+use wasmpaste_host::server::{log_request, request_id};
 
 /// Guest variables, read once at start.
 struct EnvVars(BTreeMap<String, String>);
@@ -61,6 +68,7 @@ impl Variables for EnvVars {
 struct State {
     db: PathBuf,
     vars: EnvVars,
+    metrics: Metrics,
 }
 
 thread_local! {
@@ -94,6 +102,7 @@ fn setting(name: &str, env: &str) -> Option<String> {
 }
 
 async fn serve() -> Result<(), String> {
+    init_logging(LogFormat::Text);
     let listen = setting("--listen", "WASMPASTE_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into());
     let db = PathBuf::from(
         setting("--db", "WASMPASTE_DB").unwrap_or_else(|| "wasmpaste-native.db".into()),
@@ -106,6 +115,7 @@ async fn serve() -> Result<(), String> {
     let state = Arc::new(State {
         db,
         vars: EnvVars::from_env(),
+        metrics: Metrics::default(),
     });
     let listener = TcpListener::bind(&listen)
         .await
@@ -141,22 +151,45 @@ async fn handle(
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
 ) -> hyper::Response<Full<Bytes>> {
+    let started = Instant::now();
+    let rid = request_id(req.headers());
     let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes().to_vec(),
-        Err(e) => return error_500(&format!("reading the request body: {e}")),
+    let path = parts.uri.path().to_owned();
+    let resp = match body.collect().await {
+        Ok(b) => call(&state, &parts, b.to_bytes().to_vec(), &path, peer, &rid).await,
+        Err(e) => error_500(&format!("reading the request body: {e}")),
     };
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed().as_secs_f64();
+    let route = route_class(&path);
+    state.metrics.request("default", route, status, elapsed);
+    log_request(&rid, "default", &parts.method, &path, status, elapsed, peer);
+    resp
+}
+
+/// The guest's router on a blocking thread, given the request as the host
+/// gives it to the component (`spin-client-addr` and `x-request-id` set).
+async fn call(
+    state: &Arc<State>,
+    parts: &hyper::http::request::Parts,
+    body: Vec<u8>,
+    path: &str,
+    peer: SocketAddr,
+    rid: &str,
+) -> hyper::Response<Full<Bytes>> {
     let mut headers = Headers::new();
     for (name, value) in &parts.headers {
         // As the host does: `spin-*` comes from the server, never the client.
-        if !name.as_str().starts_with("spin-") {
+        if !name.as_str().starts_with("spin-") && name != "x-request-id" {
             headers.append(name.as_str(), value.as_bytes());
         }
     }
     headers.append("spin-client-addr", peer.to_string());
+    headers.append("x-request-id", rid);
     let method = Method::parse(parts.method.as_str());
-    let path = parts.uri.path().to_owned();
+    let path = path.to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();
+    let state = Arc::clone(state);
     // Built on the blocking thread: a `Body` is not `Send`.
     let guest = move || {
         let request = Request {

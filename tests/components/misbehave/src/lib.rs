@@ -6,7 +6,9 @@
 //! It implements the real guest's world (`wasmpaste:app/wasmpaste`), so the
 //! host links and runs it exactly like the guest. The routes that behave
 //! report what the host lets a component see (`/db`, `/var`) or do (`/log`,
-//! `/sleep`). Every response is JSON; query values are not percent-decoded.
+//! `/sleep`), and `/served` how many requests this instance has handled (to
+//! observe instance reuse). Every response is JSON; query values are not
+//! percent-decoded.
 
 // Only a wasm build is a component. Natively (`cargo build --workspace`) the
 // crate is empty: the native linker rejects export names such as
@@ -14,6 +16,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 // The generated glue and `export!` expand to `unsafe` code (the canonical
 // ABI); this module holds only them, and nothing else in the crate may.
@@ -45,8 +48,13 @@ use bindings::wasi::http0_2_0::types::{
 
 struct Component;
 
+/// Requests this instance has handled, the current one included. Memory
+/// outlives a request only when the host reuses the instance.
+static SERVED: AtomicU64 = AtomicU64::new(0);
+
 impl IncomingHandler for Component {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        SERVED.fetch_add(1, Ordering::Relaxed);
         let path_with_query = request.path_with_query().unwrap_or_default();
         let (path, query) = path_with_query
             .split_once('?')
@@ -80,6 +88,10 @@ impl MaintenanceGuest for Component {
 fn route(path: &str, query: &str) -> (u16, String) {
     match path {
         "/ok" => (200, r#"{"ok":true}"#.to_owned()),
+        "/served" => (
+            200,
+            format!(r#"{{"served":{}}}"#, SERVED.load(Ordering::Relaxed)),
+        ),
         "/loop" => burn_cpu_forever(),
         "/alloc" => allocate_forever(),
         #[allow(clippy::panic, reason = "trapping is this route's whole purpose")]

@@ -428,6 +428,84 @@ fn reused_instances_serve_their_share_and_never_outlive_a_failure() {
 }
 
 #[test]
+fn idle_instances_give_their_pool_slots_to_other_tenants() {
+    // Two tenants reusing instances, and a pool of one slot (`--max-instances
+    // 1`): the instance one tenant keeps idle must not lock the other out.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wasm = MISBEHAVE_WASM;
+    let config = dir.path().join("tenants.toml");
+    let text = format!(
+        r#"
+[defaults]
+max_instance_reuse = 100
+
+[[tenant]]
+name = "one"
+path_prefix = "/one"
+component = "{wasm}"
+db = "one.db"
+
+[[tenant]]
+name = "two"
+path_prefix = "/two"
+component = "{wasm}"
+db = "two.db"
+"#
+    );
+    std::fs::write(&config, text).expect("write config");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmpaste"));
+    cmd.arg("--config").arg(&config).args([
+        "--max-instances",
+        "1",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ]);
+    let (child, addr, admin, _logs) = common::spawn_command(cmd, &[]).expect("host starts");
+    let _host = KillOnDrop(child);
+    let admin = admin.expect("admin listener");
+    let client = Client::new();
+    let served = |tenant: &str| {
+        let resp = client
+            .get(format!("http://{addr}/{tenant}/served"))
+            .send()
+            .expect("GET");
+        json(resp, 200)["served"].as_u64().expect("a count")
+    };
+    let idle = |tenant: &str| {
+        let m = client
+            .get(format!("http://{admin}/metrics"))
+            .send()
+            .and_then(|r| r.text())
+            .expect("scrape");
+        sample(
+            &m,
+            &format!(r#"wasmpaste_idle_instances{{tenant="{tenant}"}}"#),
+        )
+    };
+    assert_eq!(served("one"), 1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(idle("one"), Some(1.0), "one keeps its instance");
+    // The only slot is one's idle instance: it gives way.
+    assert_eq!(served("two"), 1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!((idle("one"), idle("two")), (Some(0.0), Some(1.0)));
+    // Reuse goes on where nothing is short.
+    assert_eq!(served("two"), 2);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(served("one"), 1);
+}
+
+/// A host process killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
 fn the_real_guest_keeps_its_promises_on_reused_instances() {
     let h = Host::start();
     let base = "/gamma";

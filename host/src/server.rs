@@ -218,6 +218,7 @@ impl Server {
         };
         let deadline = tenant.limits.request_timeout + DEADLINE_GRACE;
         let task_tenant = Arc::clone(tenant);
+        let tenants = Arc::clone(&self.tenants);
         let metrics = Arc::clone(&self.metrics);
         let task = tokio::spawn(async move {
             let _slot = permit;
@@ -226,11 +227,16 @@ impl Server {
                     Some(proxy) => proxy,
                     None => {
                         let started = Instant::now();
-                        let proxy = task_tenant
-                            .compiled
-                            .proxy
-                            .instantiate_async(&mut lease.store)
-                            .await?;
+                        let pre = &task_tenant.compiled.proxy;
+                        let proxy = match pre.instantiate_async(&mut lease.store).await {
+                            Ok(proxy) => proxy,
+                            // The shared pool may be full of instances kept
+                            // for reuse: those give way to a request.
+                            Err(_) if tenants.drop_all_idle_instances() > 0 => {
+                                pre.instantiate_async(&mut lease.store).await?
+                            }
+                            Err(e) => return Err(e),
+                        };
                         metrics.instantiated(&task_tenant.name, started.elapsed().as_secs_f64());
                         proxy
                     }

@@ -105,8 +105,12 @@ impl Tenant {
     /// Drops the instances unused for the tenant's `idle_instance_timeout`,
     /// giving back their memory; returns how many.
     pub fn drop_idle_instances(&self) -> usize {
+        self.take_idle(self.limits.idle_instance_timeout)
+    }
+
+    /// Drops the idle instances unused for at least `ttl`; returns how many.
+    fn take_idle(&self, ttl: Duration) -> usize {
         let now = Instant::now();
-        let ttl = self.limits.idle_instance_timeout;
         let stale: Vec<Lease> = match self.idle.lock() {
             // Most recently used last: the stale ones are at the front.
             Ok(mut idle) => {
@@ -211,6 +215,12 @@ impl Tenants {
             }));
         }
         Ok(Self { list })
+    }
+
+    /// Drops every tenant's idle instances, freeing their pool slots for a
+    /// request that could not get one; returns how many.
+    pub fn drop_all_idle_instances(&self) -> usize {
+        self.list.iter().map(|t| t.take_idle(Duration::ZERO)).sum()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Tenant>> {

@@ -393,6 +393,12 @@ fn reused_instances_serve_their_share_and_never_outlive_a_failure() {
         assert_eq!(resp.status(), 200);
     }
     assert_eq!(served(&h), 1, "the log requests used the instance up");
+    // An instance that holds on to its request (body unread) is not reused:
+    // the body would keep the client's connection waiting.
+    std::thread::sleep(Duration::from_millis(100));
+    let leak = h.post("x", "/again/leak").body("never read");
+    assert_eq!(leak.send().expect("POST").status(), 200);
+    assert_eq!(served(&h), 1, "the instance after /again/leak");
     for rid in ["reuse-log-1", "reuse-log-2"] {
         let message = format!(r#""message":"from-{rid}""#);
         let tag = format!(r#""rid":"{rid}""#);
@@ -400,13 +406,13 @@ fn reused_instances_serve_their_share_and_never_outlive_a_failure() {
     }
     let m = h.metrics();
     // Started: 3 for the first seven requests, one after each failure, one
-    // after the log requests used up the last.
+    // after the log requests used up the last, one after the leak.
     assert_eq!(
         sample(
             &m,
             r#"wasmpaste_instantiation_seconds_count{tenant="again"}"#
         ),
-        Some(7.0),
+        Some(8.0),
         "{m}"
     );
     let idle = r#"wasmpaste_idle_instances{tenant="again"}"#;

@@ -7,6 +7,10 @@ use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::body::{HostIncomingBody, HostOutgoingBody};
+use wasmtime_wasi_http::p2::types::{
+    HostIncomingRequest, HostOutgoingResponse, HostResponseOutparam,
+};
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
     WasiHttpView,
@@ -54,6 +58,20 @@ impl HostState {
             variables,
             stderr,
         }
+    }
+
+    /// Whether the guest still holds a resource of the HTTP exchange it
+    /// served (request, body, response, out-parameter). Such an instance is
+    /// not reused: the resource would keep the client's connection (an
+    /// unread request body, an unfinished response) waiting on it.
+    pub fn holds_http_exchange(&mut self) -> bool {
+        self.table.iter_mut().any(|r| {
+            r.is::<HostIncomingRequest>()
+                || r.is::<HostIncomingBody>()
+                || r.is::<HostResponseOutparam>()
+                || r.is::<HostOutgoingResponse>()
+                || r.is::<HostOutgoingBody>()
+        })
     }
 
     /// Readies a reused instance's state for the request `rid`.

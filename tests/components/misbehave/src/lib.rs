@@ -7,8 +7,9 @@
 //! host links and runs it exactly like the guest. The routes that behave
 //! report what the host lets a component see (`/db`, `/var`) or do (`/log`,
 //! `/sleep`), and `/served` how many requests this instance has handled (to
-//! observe instance reuse). Every response is JSON; query values are not
-//! percent-decoded.
+//! observe instance reuse). `/leak` answers, then leaks its request (body
+//! unread) instead of dropping it. Every response is JSON; query values are
+//! not percent-decoded.
 
 // Only a wasm build is a component. Natively (`cargo build --workspace`) the
 // crate is empty: the native linker rejects export names such as
@@ -61,6 +62,11 @@ impl IncomingHandler for Component {
             .unwrap_or((&path_with_query, ""));
         let (status, body) = route(path, query);
         send(out, status, &body);
+        if path == "/leak" {
+            // The handle is never dropped: the host keeps the request, and
+            // its body, in this instance's resource table.
+            std::mem::forget(request);
+        }
     }
 }
 
@@ -87,7 +93,7 @@ impl MaintenanceGuest for Component {
 /// The response (status, JSON body) for a request path; the method is ignored.
 fn route(path: &str, query: &str) -> (u16, String) {
     match path {
-        "/ok" => (200, r#"{"ok":true}"#.to_owned()),
+        "/ok" | "/leak" => (200, r#"{"ok":true}"#.to_owned()),
         "/served" => (
             200,
             format!(r#"{{"served":{}}}"#, SERVED.load(Ordering::Relaxed)),

@@ -8,7 +8,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use libfuzzer_sys::fuzz_target;
 use sha2::{Digest, Sha256};
-use wasmpaste_guest::domain::pow;
+use wasmpaste_guest::domain::{hex, pow};
 
 const KEY: &[u8] = b"fuzz-key";
 const NOW: i64 = 1_700_000_000;
@@ -18,9 +18,7 @@ fn signed(token: &str) -> String {
         Some((message, "SIGN")) => {
             let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(KEY).expect("any key length");
             mac.update(message.as_bytes());
-            let tag = mac.finalize().into_bytes();
-            let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-            format!("{message}:{hex}")
+            format!("{message}:{}", hex(&mac.finalize().into_bytes()))
         }
         _ => token.to_owned(),
     }

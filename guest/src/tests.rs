@@ -9,8 +9,7 @@ use crate::domain::OsRng;
 use crate::http::{Body, Headers, Method, Request, Response};
 use crate::router;
 use crate::store::native::NativeSqlite;
-use crate::testkit::Captured;
-use crate::testkit::MapVars;
+use crate::testkit::{Captured, MapVars};
 
 const FP: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
 

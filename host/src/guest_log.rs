@@ -48,10 +48,7 @@ impl GuestStderr {
         let Ok(mut lines) = self.0.lock() else {
             return;
         };
-        if !lines.skipping {
-            lines.emit();
-        }
-        lines.skipping = false;
+        lines.flush();
         lines.rid = rid;
     }
 
@@ -84,6 +81,15 @@ impl GuestStderr {
 }
 
 impl Lines {
+    /// Ends the current line: written unless it is the skipped tail of an
+    /// over-long one.
+    fn flush(&mut self) {
+        if !self.skipping {
+            self.emit();
+        }
+        self.skipping = false;
+    }
+
     fn emit(&mut self) {
         let raw = std::mem::take(&mut self.pending);
         if raw.iter().all(u8::is_ascii_whitespace) {
@@ -100,9 +106,7 @@ fn to_stderr(line: &str) {
 
 impl Drop for Lines {
     fn drop(&mut self) {
-        if !self.skipping {
-            self.emit();
-        }
+        self.flush();
     }
 }
 

@@ -253,9 +253,9 @@ impl Server {
                 Ok(result) => result,
                 Err(_) => Err(wasmtime::Error::from(wasmtime::Trap::Interrupt)),
             };
-            // Only an instance whose call returned, and that let go of this
-            // exchange, may serve again; otherwise it is dropped with its store.
-            if result.is_ok() && !lease.store.data_mut().holds_http_exchange() {
+            // Only an instance whose call returned may serve again; after a
+            // trap or a timeout it is dropped with its store.
+            if result.is_ok() {
                 task_tenant.give_back(lease);
             }
             result

@@ -88,12 +88,16 @@ impl Tenant {
     }
 
     /// Takes back an instance whose call returned normally. It is kept for
-    /// another request unless it has served `max_instance_reuse` of them.
-    /// Callers drop (never return) a store whose call trapped or timed out:
-    /// it may be stuck mid-call.
+    /// another request unless it has served `max_instance_reuse` of them or
+    /// still holds a resource of the exchange it served. Callers drop (never
+    /// return) a store whose call trapped or timed out: it may be stuck
+    /// mid-call.
     pub fn give_back(&self, mut lease: Lease) {
         lease.served = lease.served.saturating_add(1);
-        if lease.proxy.is_none() || lease.served >= self.limits.max_instance_reuse {
+        if lease.proxy.is_none()
+            || lease.served >= self.limits.max_instance_reuse
+            || lease.store.data_mut().holds_http_exchange()
+        {
             return;
         }
         lease.idle_since = Instant::now();

@@ -97,25 +97,8 @@ fn load() -> Result<(), String> {
     } else {
         None
     };
-    let reuse: Option<u32> = match std::env::var("LOAD_REUSE") {
-        Ok(v) => Some(
-            v.parse()
-                .ok()
-                .filter(|&n| n > 1)
-                .ok_or_else(|| format!("LOAD_REUSE={v}: want a number above 1"))?,
-        ),
-        Err(_) => None,
-    };
-    let rounds: usize = std::env::var("LOAD_ROUNDS")
-        .ok()
-        .map(|v| {
-            v.parse()
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| format!("LOAD_ROUNDS={v}: want a number from 1"))
-        })
-        .transpose()?
-        .unwrap_or(1);
+    let reuse: Option<u32> = env_at_least("LOAD_REUSE", 2)?;
+    let rounds: usize = env_at_least("LOAD_ROUNDS", 1)?.unwrap_or(1);
     let dir = Scratch::new("wasmpaste-load")?;
     let reuse_setting = reuse.map(|n| n.to_string());
     // Each round measures every server afresh, in turn, so a slow spell of
@@ -151,6 +134,23 @@ fn load() -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The whole number in `var`, if set; an error when it is not one or is
+/// below `min`.
+fn env_at_least<T>(var: &str, min: T) -> Result<Option<T>, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    match std::env::var(var) {
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|n| *n >= min)
+            .map(Some)
+            .ok_or_else(|| format!("{var}={v}: want a whole number from {min}")),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Each cell's median requests/s over the rounds (all rounds run the same

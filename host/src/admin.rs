@@ -13,7 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::metrics::{CONTENT_TYPE, Metrics};
+use crate::metrics::{CONTENT_TYPE, Metrics, TenantGauges};
 use crate::tenant::Tenants;
 
 /// Accepts connections forever; the task is dropped at shutdown.
@@ -55,7 +55,11 @@ fn answer(
         (&hyper::Method::GET, "/metrics") => (
             200,
             CONTENT_TYPE,
-            metrics.render(tenants.iter().map(AsRef::as_ref)),
+            metrics.render(tenants.iter().map(|t| TenantGauges {
+                tenant: t.name.to_string(),
+                db_size_bytes: t.db.size_bytes(),
+                idle_instances: t.pool.idle_instances(),
+            })),
         ),
         (&hyper::Method::GET, "/healthz") => (
             200,

@@ -8,17 +8,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory as _, Parser, Subcommand, ValueEnum};
 use wasmtime::bail;
 use wasmtime::error::Context as _;
 
+use crate::cleanup;
 use crate::config::{self, TenantSpec};
-use crate::engine::{Limits, PoolSize, compile_cache, new_engine, start_epoch_ticker};
+use crate::engine::{PoolSize, compile_cache, new_engine, start_epoch_ticker};
+use crate::limits::{self, Limits, MIB};
 use crate::metrics::Metrics;
-use crate::scheduler;
+use crate::pool::start_idle_sweeper;
 use crate::server::Server;
 use crate::tenant::{Tenant, Tenants};
-use crate::variables::{ENV_PREFIX, HOST_SETTINGS, Variables};
+use crate::variables::{ENV_PREFIX, Variables};
 
 /// Serve the wasmpaste pastebin API (the wasmpaste WebAssembly component).
 ///
@@ -67,28 +69,28 @@ pub struct Args {
 
     /// Seconds one request may take, CPU and I/O included (504 beyond).
     #[arg(long, env = "WASMPASTE_REQUEST_TIMEOUT", default_value_t = 60,
-          value_parser = clap::value_parser!(u64).range(1..=3600))]
+          value_parser = limits::REQUEST_TIMEOUT_SECS.parser::<u64>())]
     pub request_timeout: u64,
 
     /// Linear memory one instance may use, in MiB (a trap beyond).
     #[arg(long, env = "WASMPASTE_MAX_MEMORY", default_value_t = 512,
-          value_parser = clap::value_parser!(u64).range(16..=4096))]
+          value_parser = limits::MAX_MEMORY_MIB.parser::<u64>())]
     pub max_memory: u64,
 
     /// Requests one tenant serves at once; more get 503 with Retry-After.
     #[arg(long, env = "WASMPASTE_MAX_CONCURRENCY", default_value_t = 128,
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+          value_parser = limits::MAX_CONCURRENCY.parser::<u32>())]
     pub max_concurrency: u32,
 
     /// Largest request body in MiB; bigger ones get 413 before the guest runs.
     #[arg(long, env = "WASMPASTE_MAX_BODY_MIB", default_value_t = 64,
-          value_parser = clap::value_parser!(u64).range(1..=4096))]
+          value_parser = limits::MAX_BODY_MIB.parser::<u64>())]
     pub max_body_mib: u64,
 
     /// Largest database file in MiB; beyond it writes get 507, reads still work
     /// [default: no quota].
     #[arg(long, env = "WASMPASTE_DB_QUOTA_MIB",
-          value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+          value_parser = limits::DB_QUOTA_MIB.parser::<u64>())]
     pub db_quota_mib: Option<u64>,
 
     /// Seconds between two scheduled cleanups of each tenant (jittered by
@@ -101,12 +103,12 @@ pub struct Args {
     /// Requests one instance may serve before it is dropped; 1 gives every
     /// request a fresh instance (see docs/configuration.md before raising it).
     #[arg(long, env = "WASMPASTE_MAX_INSTANCE_REUSE", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+          value_parser = limits::MAX_INSTANCE_REUSE.parser::<u32>())]
     pub max_instance_reuse: u32,
 
     /// Seconds an instance kept for reuse may sit unused before it is dropped.
     #[arg(long, env = "WASMPASTE_IDLE_INSTANCE_TIMEOUT", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+          value_parser = limits::IDLE_INSTANCE_TIMEOUT_SECS.parser::<u64>())]
     pub idle_instance_timeout: u64,
 
     /// Instances alive at once over all tenants (the size of the shared pool).
@@ -152,11 +154,11 @@ impl Args {
     /// under a config file's `[defaults]`.
     pub fn limits(&self) -> Limits {
         Limits {
-            max_memory: usize::try_from(self.max_memory * 1024 * 1024).unwrap_or(usize::MAX),
+            max_memory: usize::try_from(self.max_memory * MIB).unwrap_or(usize::MAX),
             request_timeout: Duration::from_secs(self.request_timeout),
-            max_body_bytes: self.max_body_mib * 1024 * 1024,
+            max_body_bytes: self.max_body_mib * MIB,
             max_concurrency: self.max_concurrency,
-            db_quota_bytes: self.db_quota_mib.map(|m| m * 1024 * 1024),
+            db_quota_bytes: self.db_quota_mib.map(|m| m * MIB),
             max_instance_reuse: self.max_instance_reuse,
             idle_instance_timeout: Duration::from_secs(self.idle_instance_timeout),
         }
@@ -184,6 +186,16 @@ impl Args {
     }
 }
 
+/// The `X` of every `WASMPASTE_X` that configures the host itself (read off
+/// the flags' `env` names), so it is never passed to the guest as a variable.
+pub fn host_settings() -> Vec<String> {
+    Args::command()
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .filter_map(|env| env.to_str()?.strip_prefix(ENV_PREFIX).map(str::to_owned))
+        .collect()
+}
+
 /// Sets up logging on stderr; `RUST_LOG` refines the level (default `info`).
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -202,24 +214,25 @@ pub fn init_logging(format: LogFormat) {
 /// Loads, checks and serves; returns when a shutdown signal was handled.
 pub async fn run(args: Args) -> wasmtime::Result<()> {
     let specs = args.tenants()?;
-    let env = Variables::from_env(std::env::vars());
+    let env = Variables::from_env(std::env::vars(), &host_settings());
     let pool = PoolSize::for_tenants(specs.iter().map(|s| &s.limits), args.max_instances);
     let cache = args.cache_dir().as_deref().map(compile_cache).transpose()?;
     let engine = new_engine(pool, cache.clone())?;
     start_epoch_ticker(&engine);
+    let metrics = Arc::new(Metrics::default());
     let tenants = Arc::new(Tenants::new(
         &engine,
         cache.as_ref(),
         specs,
         &env,
         crate::guest::EMBEDDED,
+        &metrics,
     )?);
-    let metrics = Arc::new(Metrics::default());
 
     for tenant in tenants.iter() {
         check_guest_config(tenant, &env).await?;
         // Migrations (and a first cleanup) before the first request arrives.
-        scheduler::cleanup(tenant, &metrics, "startup")
+        cleanup::cleanup(tenant, &metrics, "startup")
             .await
             .with_context(|| format!("tenant `{}`", tenant.name))?;
     }
@@ -249,15 +262,15 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
             tenant = %tenant.name,
             hosts = ?tenant.hosts,
             prefix = tenant.path_prefix.as_deref().unwrap_or(""),
-            db = %tenant.db.path().display(),
+            db = %tenant.db.location(),
             "tenant"
         );
     }
     tracing::info!(%addr, tenants = tenants.len(), instances = pool.instances, "serving");
     if args.cleanup_every > 0 {
-        scheduler::start(&tenants, &metrics, Duration::from_secs(args.cleanup_every));
+        cleanup::start(&tenants, &metrics, Duration::from_secs(args.cleanup_every));
     }
-    crate::tenant::start_idle_sweeper(&tenants);
+    start_idle_sweeper(tenants.iter().map(|t| Arc::clone(&t.pool)).collect());
 
     Arc::new(Server::new(tenants, metrics))
         .serve(listener, shutdown_signal())
@@ -267,15 +280,14 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
 /// Refuses to start on bad guest settings; warns about variables nothing reads.
 async fn check_guest_config(tenant: &Tenant, env: &Variables) -> wasmtime::Result<()> {
     let name = &tenant.name;
-    let (mut store, instance) = tenant.maintenance("startup").await?;
-    let report = instance
-        .wasmpaste_app_maintenance()
-        .call_check_config(&mut store)
+    let report = tenant
+        .pool
+        .check_config("startup")
         .await
         .with_context(|| format!("tenant `{name}`: the component's check-config failed"))?;
     for var in tenant.variables.names() {
         if !report.known.iter().any(|k| k == var) {
-            if env.get(var).is_ok() {
+            if env.contains(var) {
                 tracing::warn!(
                     tenant = %name,
                     "{ENV_PREFIX}{} is set but is not a setting of this component (typo?)",
@@ -292,7 +304,7 @@ async fn check_guest_config(tenant: &Tenant, env: &Variables) -> wasmtime::Resul
     if !report.errors.is_empty() {
         let hint = format!(
             "(variable `x` is set by {ENV_PREFIX}X or a tenant's `variables`; host settings: {})",
-            HOST_SETTINGS.join(", ")
+            host_settings().join(", ")
         );
         bail!(
             "tenant `{name}`: invalid configuration:\n  {}\n{hint}",

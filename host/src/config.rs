@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::engine::Limits;
+use crate::limits::{self, Limits, MIB, Range};
 use crate::variables::is_valid_name;
 
 /// Where a tenant's requests come from and what it runs.
@@ -116,15 +116,16 @@ impl Checker<'_> {
         });
     }
 
-    fn range<T: PartialOrd + fmt::Display + Copy>(
+    fn range<T: Into<u64> + fmt::Display + Copy>(
         &mut self,
         field: &str,
         value: Option<T>,
         fallback: T,
-        (min, max): (T, T),
+        range: Range,
     ) -> T {
         match value {
-            Some(v) if v < min || v > max => {
+            Some(v) if !range.contains(v.into()) => {
+                let Range { min, max } = range;
                 self.fail(field, format!("{v} is out of range ({min} to {max})"));
                 fallback
             }
@@ -233,48 +234,52 @@ fn resolve_limits(
     entry: &LimitsEntry,
     base: &Limits,
 ) -> Limits {
-    const MIB: u64 = 1024 * 1024;
     let mib = |bytes: usize| u64::try_from(bytes).unwrap_or(u64::MAX) / MIB;
     let max_memory = check.range(
         &format!("{table}.max_memory_mib"),
         entry.max_memory_mib,
         mib(base.max_memory),
-        (16, 4096),
+        limits::MAX_MEMORY_MIB,
     );
     let timeout = check.range(
         &format!("{table}.request_timeout_secs"),
         entry.request_timeout_secs,
         base.request_timeout.as_secs(),
-        (1, 3600),
+        limits::REQUEST_TIMEOUT_SECS,
     );
     let body = check.range(
         &format!("{table}.max_body_mib"),
         entry.max_body_mib,
         base.max_body_bytes / MIB,
-        (1, 4096),
+        limits::MAX_BODY_MIB,
     );
     let concurrency = check.range(
         &format!("{table}.max_concurrency"),
         entry.max_concurrency,
         base.max_concurrency,
-        (1, 10_000),
+        limits::MAX_CONCURRENCY,
     );
     let reuse = check.range(
         &format!("{table}.max_instance_reuse"),
         entry.max_instance_reuse,
         base.max_instance_reuse,
-        (1, 1_000_000),
+        limits::MAX_INSTANCE_REUSE,
     );
     let idle = check.range(
         &format!("{table}.idle_instance_timeout_secs"),
         entry.idle_instance_timeout_secs,
         base.idle_instance_timeout.as_secs(),
-        (1, 86_400),
+        limits::IDLE_INSTANCE_TIMEOUT_SECS,
     );
     let quota = match entry.db_quota_mib {
-        Some(q) => {
-            Some(check.range(&format!("{table}.db_quota_mib"), Some(q), 1, (1, 1 << 30)) * MIB)
-        }
+        Some(q) => Some(
+            check.range(
+                &format!("{table}.db_quota_mib"),
+                Some(q),
+                1,
+                limits::DB_QUOTA_MIB,
+            ) * MIB,
+        ),
         None => base.db_quota_bytes,
     };
     Limits {

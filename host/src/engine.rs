@@ -1,46 +1,28 @@
-//! The wasmtime side: one `Engine` for all tenants, each distinct component
-//! compiled once and pre-instantiated, and a fresh `Store` per call with the
-//! tenant's sandbox limits (memory, CPU deadline, resources) set in one place.
+//! The wasmtime side: one `Engine` for all tenants (pooling allocator,
+//! copy-on-write images, epoch interruption, compilation cache), and each
+//! distinct component compiled once, linked against what the host provides
+//! and pre-instantiated. Instances themselves are the pool's (`pool.rs`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::error::Context as _;
 use wasmtime::{
     Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy,
-    PoolingAllocationConfig, Store, Trap, UpdateDeadline,
+    PoolingAllocationConfig,
 };
-
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::bindings::{HostBindingsPre, fermyon};
+use crate::limits::Limits;
+use crate::spin_sqlite::SpinSqlite;
+use crate::spin_variables::SpinVariables;
 use crate::state::HostState;
 
 /// How often the epoch advances: the granularity of deadlines and of the
 /// cooperative yields that keep one busy guest from starving the others.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// Sandbox limits of one tenant, applied to each of its instances.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// Linear memory per instance, in bytes.
-    pub max_memory: usize,
-    /// Wall-clock time for one request, including reading and writing bodies.
-    pub request_timeout: Duration,
-    /// Largest request body; the host refuses bigger ones (413) before the guest runs.
-    pub max_body_bytes: u64,
-    /// Instances alive at once (requests in flight plus maintenance calls).
-    pub max_concurrency: u32,
-    /// Largest database file; beyond it writes fail (`database-full`, 507).
-    pub db_quota_bytes: Option<u64>,
-    /// Requests one instance may serve before it is dropped; 1 (the default)
-    /// gives every request a fresh instance. See docs/configuration.md for
-    /// what a larger value trades away.
-    pub max_instance_reuse: u32,
-    /// An instance kept for reuse and unused this long is dropped.
-    pub idle_instance_timeout: Duration,
-}
 
 /// How big the shared instance pool is: every tenant draws from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +80,11 @@ impl Compiled {
         let mut linker = Linker::<HostState>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        fermyon::spin::sqlite::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        fermyon::spin::variables::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        fermyon::spin::sqlite::add_to_linker::<_, SpinSqlite>(&mut linker, HostState::sqlite)?;
+        fermyon::spin::variables::add_to_linker::<_, SpinVariables>(
+            &mut linker,
+            HostState::variables,
+        )?;
         let pre = linker
             .instantiate_pre(&component)
             .context("the component imports something this host does not provide")?;
@@ -109,29 +94,6 @@ impl Compiled {
             .context("the component does not export wasmpaste:app/maintenance")?;
         Ok(Self { proxy, maintenance })
     }
-}
-
-/// A store for one call, with every limit of `limits` set.
-pub fn new_store(engine: &Engine, state: HostState, limits: &Limits) -> Store<HostState> {
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limits);
-    arm_deadline(&mut store, limits.request_timeout);
-    store
-}
-
-/// Starts the clock of one call in `store`: a reused instance gets a full
-/// `timeout` again for each request it serves.
-pub fn arm_deadline(store: &mut Store<HostState>, timeout: Duration) {
-    let started = Instant::now();
-    store.set_epoch_deadline(1);
-    // Yield to other tasks every tick; trap once the request's time is up.
-    store.epoch_deadline_callback(move |_| {
-        if started.elapsed() >= timeout {
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
 }
 
 /// Advances the engine's epoch forever; deadlines and yields depend on it.
@@ -192,24 +154,4 @@ pub fn new_engine(pool_size: PoolSize, cache: Option<Cache>) -> wasmtime::Result
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .cache(cache);
     Engine::new(&config).context("cannot configure the WebAssembly engine")
-}
-
-/// Why a guest call failed, for choosing the status code and the log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The request ran out of time.
-    Timeout,
-    /// The guest trapped (panic, out of memory, bug).
-    Trap,
-    /// The host could not instantiate (pool exhausted, ...).
-    Host,
-}
-
-pub fn classify(err: &wasmtime::Error) -> Failure {
-    match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => Failure::Timeout,
-        Some(_) => Failure::Trap,
-        None if err.chain().any(|e| e.to_string().contains("trap")) => Failure::Trap,
-        None => Failure::Host,
-    }
 }

@@ -6,21 +6,25 @@
 //! (`fermyon:spin/sqlite@2.0.0`, `fermyon:spin/variables@2.0.0`, WASI 0.2) and
 //! nothing else: no outbound HTTP, no files, no environment.
 
-// wasmtime's `bindgen!` expands to code that uses `unsafe` internally.
 pub mod admin;
+// wasmtime's `bindgen!` expands to code that uses `unsafe` internally.
 #[allow(unsafe_code)]
 pub mod bindings;
 pub mod body_limit;
+pub mod cleanup;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod engine;
 pub mod guest;
 pub mod guest_log;
 pub mod health;
+pub mod limits;
 pub mod metrics;
-pub mod scheduler;
+pub mod pool;
 pub mod server;
-pub mod sqlite;
+pub mod spin_sqlite;
+pub mod spin_variables;
 pub mod state;
 pub mod tenant;
 pub mod variables;

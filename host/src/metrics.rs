@@ -11,8 +11,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::tenant::Tenant;
-
 /// The content type of [`Metrics::render`].
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -53,6 +51,13 @@ impl Rejection {
             Self::Pool => "instance_pool",
         }
     }
+}
+
+/// What a tenant's gauges show at the moment of a scrape.
+pub struct TenantGauges {
+    pub tenant: String,
+    pub db_size_bytes: u64,
+    pub idle_instances: usize,
 }
 
 pub struct Metrics {
@@ -217,15 +222,14 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with database sizes and idle instances read now.
-    pub fn render<'a>(&self, tenants: impl IntoIterator<Item = &'a Tenant>) -> String {
-        for t in tenants {
-            let size = i64::try_from(t.db.size_bytes()).unwrap_or(i64::MAX);
-            self.db_size.get_or_create(&tenant(&t.name)).set(size);
-            let idle = i64::try_from(t.idle_instances()).unwrap_or(i64::MAX);
-            self.idle_instances
-                .get_or_create(&tenant(&t.name))
-                .set(idle);
+    /// The text exposition, with the gauges read now.
+    pub fn render(&self, gauges: impl IntoIterator<Item = TenantGauges>) -> String {
+        for g in gauges {
+            let labels = tenant(&g.tenant);
+            let size = i64::try_from(g.db_size_bytes).unwrap_or(i64::MAX);
+            self.db_size.get_or_create(&labels).set(size);
+            let idle = i64::try_from(g.idle_instances).unwrap_or(i64::MAX);
+            self.idle_instances.get_or_create(&labels).set(idle);
         }
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -285,7 +289,11 @@ mod tests {
         m.request("alpha", "paste", 201, 0.004);
         m.rejected("beta", Rejection::Concurrency);
         m.cleanup("alpha", Some(&[("expired_pastes", 3)]));
-        let text = m.render([]);
+        let text = m.render([TenantGauges {
+            tenant: "alpha".into(),
+            db_size_bytes: 4096,
+            idle_instances: 2,
+        }]);
         assert!(
             text.contains(
                 r#"wasmpaste_requests_total{tenant="alpha",route="paste",status="201"} 2"#
@@ -302,6 +310,8 @@ mod tests {
         assert!(text.contains(
             r#"wasmpaste_cleanup_removed_total{tenant="alpha",kind="expired_pastes"} 3"#
         ));
+        assert!(text.contains(r#"wasmpaste_db_size_bytes{tenant="alpha"} 4096"#));
+        assert!(text.contains(r#"wasmpaste_idle_instances{tenant="alpha"} 2"#));
         assert!(text.ends_with("# EOF\n"));
     }
 }

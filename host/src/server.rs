@@ -1,6 +1,7 @@
-//! The HTTP front: hyper on tokio; each request is routed to its tenant and
-//! served by a fresh instance (or, with `max_instance_reuse`, one that
-//! served earlier requests of the same tenant) under that tenant's limits.
+//! The HTTP front: hyper on tokio. HTTP only: a request is checked against
+//! its tenant's body and concurrency limits, its headers are prepared, it is
+//! routed to the tenant's instance pool (`pool.rs`), and the outcome becomes
+//! a response.
 //!
 //! The host sets `spin-client-addr` from the socket (dropping any `spin-*`
 //! header a client sent), exactly as Spin does, so the guest reads the client
@@ -22,47 +23,18 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmpaste_contract::http::{SECURITY_HEADERS, is_acceptable_request_id, uuid_v4};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::body_limit::{CappedBody, DRAIN_MAX};
-use crate::engine::{Failure, classify};
 use crate::metrics::{Metrics, Rejection, route_class};
+use crate::pool::Failure;
 use crate::tenant::{Tenant, Tenants};
 
 /// A client that has not sent its headers after this long is cut off (slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (request line + headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Extra time after the guest's own deadline before the host gives up on it:
-/// the guest's epoch deadline should fire first and answer properly.
-const DEADLINE_GRACE: Duration = Duration::from_secs(1);
-
-/// Security headers of every response (the guest sets the same ones).
-const SECURITY_HEADERS: &[(&str, &str)] = &[
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "strict-origin-when-cross-origin"),
-    (
-        "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'",
-    ),
-    (
-        "permissions-policy",
-        "geolocation=(), microphone=(), camera=()",
-    ),
-    (
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    ),
-    (
-        "cache-control",
-        "no-store, no-cache, must-revalidate, private",
-    ),
-    ("pragma", "no-cache"),
-];
 
 pub struct Server {
     tenants: Arc<Tenants>,
@@ -162,25 +134,10 @@ impl Server {
         let max_body = tenant.limits.max_body_bytes;
         if let Some(size) = declared_length(req.headers()).filter(|&n| n > max_body) {
             self.metrics.rejected(&tenant.name, Rejection::Body);
-            // A client that asked `Expect: 100-continue` waits for our answer
-            // and sends nothing. One already sending gets the same lingering
-            // read as a streamed body (body_limit.rs), within the same budget,
-            // so it reads our 413 instead of a reset connection.
-            if size - max_body <= DRAIN_MAX && !expects_continue(req.headers()) {
-                let drain = async {
-                    let mut body = req.into_body();
-                    while let Some(Ok(_)) = body.frame().await {}
-                };
-                if tokio::time::timeout(tenant.limits.request_timeout, drain)
-                    .await
-                    .is_err()
-                {
-                    tracing::debug!(rid, "gave up draining a body over the limit");
-                }
-            }
-            return too_large(Some(size), max_body, rid);
+            linger(req, size - max_body, tenant.limits.request_timeout, rid).await;
+            return too_large(size, max_body, rid);
         }
-        let Ok(permit) = Arc::clone(&tenant.slots).try_acquire_owned() else {
+        let Some(slot) = tenant.pool.try_slot() else {
             self.metrics.rejected(&tenant.name, Rejection::Concurrency);
             return busy(503, "Server busy, retry shortly", rid);
         };
@@ -196,97 +153,14 @@ impl Server {
         // pass it the error code), so the host answers for it below.
         let over_limit = Arc::new(AtomicBool::new(false));
         let req = req.map(|body| CappedBody::new(body, max_body, Arc::clone(&over_limit)));
-
-        let mut lease = tenant.lease(rid);
-        let (sender, receiver) = oneshot::channel();
-        let wasi_req = match lease
-            .store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, req)
-        {
-            Ok(r) => r,
-            // No Host header and no authority: nothing to route on.
-            Err(_) => return error_response(400, "Bad request: missing Host header", rid),
-        };
-        let out = match lease.store.data_mut().http().new_response_outparam(sender) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::error!(rid, "cannot create the response: {e:#}");
-                return error_response(500, "Internal server error", rid);
+        match tenant.pool.serve(req, rid, slot).await {
+            Ok(_) if over_limit.load(Ordering::Relaxed) => {
+                self.metrics.rejected(&tenant.name, Rejection::Body);
+                let message = format!("Request body too large (at most {max_body} bytes)");
+                error_response(413, &message, rid)
             }
-        };
-        let deadline = tenant.limits.request_timeout + DEADLINE_GRACE;
-        let task_tenant = Arc::clone(tenant);
-        let tenants = Arc::clone(&self.tenants);
-        let metrics = Arc::clone(&self.metrics);
-        let task = tokio::spawn(async move {
-            let _slot = permit;
-            let call = async {
-                let proxy = match lease.proxy.take() {
-                    Some(proxy) => proxy,
-                    None => {
-                        let started = Instant::now();
-                        let pre = &task_tenant.compiled.proxy;
-                        let proxy = match pre.instantiate_async(&mut lease.store).await {
-                            Ok(proxy) => proxy,
-                            // The shared pool may be full of instances kept
-                            // for reuse: those give way to a request.
-                            Err(_) if tenants.drop_all_idle_instances() > 0 => {
-                                pre.instantiate_async(&mut lease.store).await?
-                            }
-                            Err(e) => return Err(e),
-                        };
-                        metrics.instantiated(&task_tenant.name, started.elapsed().as_secs_f64());
-                        proxy
-                    }
-                };
-                let result = proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut lease.store, wasi_req, out)
-                    .await;
-                lease.proxy = Some(proxy);
-                result
-            };
-            // Also bounds time spent waiting on a slow client's body.
-            let result = match tokio::time::timeout(deadline, call).await {
-                Ok(result) => result,
-                Err(_) => Err(wasmtime::Error::from(wasmtime::Trap::Interrupt)),
-            };
-            // Only an instance whose call returned may serve again; after a
-            // trap or a timeout it is dropped with its store.
-            if result.is_ok() {
-                task_tenant.give_back(lease);
-            }
-            result
-        });
-
-        let too_large = || {
-            self.metrics.rejected(&tenant.name, Rejection::Body);
-            error_response(
-                413,
-                &format!("Request body too large (at most {max_body} bytes)"),
-                rid,
-            )
-        };
-        match receiver.await {
-            Ok(Ok(_)) if over_limit.load(Ordering::Relaxed) => too_large(),
-            Ok(Ok(resp)) => resp,
-            Ok(Err(code)) => {
-                tracing::error!(rid, tenant = %tenant.name, "the guest answered with an error: {code:?}");
-                error_response(500, "Internal server error", rid)
-            }
-            // The guest never set a response: find out why from the task.
-            Err(_) => {
-                let err = match task.await {
-                    Ok(Ok(())) => {
-                        wasmtime::format_err!("the guest returned without sending a response")
-                    }
-                    Ok(Err(e)) => e,
-                    Err(e) => wasmtime::Error::from(e),
-                };
-                self.failure(tenant, &err, rid)
-            }
+            Ok(resp) => resp,
+            Err(failure) => self.failure(tenant, failure, rid),
         }
     }
 
@@ -294,22 +168,36 @@ impl Server {
     fn failure(
         &self,
         tenant: &Tenant,
-        err: &wasmtime::Error,
+        failure: Failure,
         rid: &str,
     ) -> hyper::Response<HyperOutgoingBody> {
         let name = &*tenant.name;
-        match classify(err) {
-            Failure::Timeout => {
+        match failure {
+            // No Host header and no authority: nothing to route on.
+            Failure::NoAuthority => error_response(400, "Bad request: missing Host header", rid),
+            Failure::Setup(err) => {
+                tracing::error!(rid, tenant = name, "cannot create the response: {err:#}");
+                error_response(500, "Internal server error", rid)
+            }
+            Failure::Guest(code) => {
+                tracing::error!(
+                    rid,
+                    tenant = name,
+                    "the guest answered with an error: {code:?}"
+                );
+                error_response(500, "Internal server error", rid)
+            }
+            Failure::Timeout(err) => {
                 self.metrics.timeout(name);
                 tracing::warn!(rid, tenant = name, "request exceeded its deadline: {err:#}");
                 error_response(504, "Request timed out", rid)
             }
-            Failure::Trap => {
+            Failure::Trap(err) => {
                 self.metrics.trap(name);
                 tracing::error!(rid, tenant = name, "the guest trapped: {err:#}");
                 error_response(500, "Internal server error", rid)
             }
-            Failure::Host => {
+            Failure::Host(err) => {
                 self.metrics.rejected(name, Rejection::Pool);
                 tracing::error!(rid, tenant = name, "cannot run the guest: {err:#}");
                 busy(503, "Service unavailable", rid)
@@ -318,12 +206,28 @@ impl Server {
     }
 }
 
-/// The host's 413, shaped like the guest's ("size" when the client declared it).
-fn too_large(size: Option<u64>, max: u64, rid: &str) -> hyper::Response<HyperOutgoingBody> {
-    let mut body = serde_json::json!({ "error": "Request body too large", "max_size": max });
-    if let Some(size) = size {
-        body["size"] = size.into();
+/// Reads and discards a body declared `excess` bytes over the limit, so a
+/// client already sending reads our 413 instead of a reset connection (the
+/// same lingering read as a streamed body, body_limit.rs, within the same
+/// budget). A client that asked `Expect: 100-continue` waits for our answer
+/// and sends nothing.
+async fn linger(req: hyper::Request<Incoming>, excess: u64, timeout: Duration, rid: &str) {
+    if excess > DRAIN_MAX || expects_continue(req.headers()) {
+        return;
     }
+    let drain = async {
+        let mut body = req.into_body();
+        while let Some(Ok(_)) = body.frame().await {}
+    };
+    if tokio::time::timeout(timeout, drain).await.is_err() {
+        tracing::debug!(rid, "gave up draining a body over the limit");
+    }
+}
+
+/// The host's 413, shaped like the guest's ("size" when the client declared it).
+fn too_large(size: u64, max: u64, rid: &str) -> hyper::Response<HyperOutgoingBody> {
+    let body =
+        serde_json::json!({ "error": "Request body too large", "max_size": max, "size": size });
     json_response(413, &body, rid)
 }
 
@@ -426,33 +330,15 @@ pub fn request_id(headers: &hyper::HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b))
-        })
+        .filter(|v| is_acceptable_request_id(v))
         .map_or_else(random_id, str::to_owned)
 }
 
-/// A random UUID (version 4), the form the guest uses for its own ids.
 fn random_id() -> String {
-    use std::fmt::Write as _;
     let mut bytes = [0u8; 16];
     // Only a correlation id: if the OS RNG fails, zeros still correlate.
     let _ = getrandom::fill(&mut bytes);
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    bytes
-        .iter()
-        .enumerate()
-        .fold(String::with_capacity(36), |mut s, (i, b)| {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                s.push('-');
-            }
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    uuid_v4(bytes)
 }
 
 /// A JSON error the host itself sends, shaped like the guest's errors.
@@ -493,25 +379,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_ids_are_uuid_v4() {
-        let id = random_id();
-        assert_eq!(id.len(), 36);
-        let groups: Vec<&str> = id.split('-').collect();
-        assert_eq!(
-            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
-            [8, 4, 4, 4, 12]
-        );
-        assert!(groups[2].starts_with('4'));
-        assert!(matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'));
-        assert_ne!(random_id(), id);
-    }
-
-    #[test]
     fn plain_client_request_ids_are_kept_others_replaced() {
         let mut h = hyper::HeaderMap::new();
         h.insert("x-request-id", HeaderValue::from_static("trace-1.2:3"));
         assert_eq!(request_id(&h), "trace-1.2:3");
         h.insert("x-request-id", HeaderValue::from_static("a b"));
-        assert_eq!(request_id(&h).len(), 36);
+        let replaced = request_id(&h);
+        assert_eq!(replaced.len(), 36);
+        assert_ne!(request_id(&h), replaced);
     }
 }

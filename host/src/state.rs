@@ -1,5 +1,6 @@
-//! The per-request store data: one flat struct with the resource table, the
-//! WASI and wasi-http contexts, limits, and our SQL and variables backends.
+//! The data of one store: one flat struct with the resource table, the WASI
+//! and wasi-http contexts, memory limits, the SQL and variables contexts, and
+//! the small views each linked interface gets of it.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,28 +17,29 @@ use wasmtime_wasi_http::{
     WasiHttpView,
 };
 
+use crate::db::Database;
 use crate::guest_log::GuestStderr;
-use crate::sqlite::{Database, SqliteCtx};
+use crate::spin_sqlite::{SqliteCtx, SqliteView};
 use crate::variables::Variables;
 
 /// Most resources (streams, fields, connections...) a guest may hold at once.
 const MAX_RESOURCES: usize = 10_000;
 
 pub struct HostState {
-    pub table: ResourceTable,
-    pub wasi: WasiCtx,
-    pub http: WasiHttpCtx,
-    pub hooks: DenyOutbound,
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: DenyOutbound,
     pub limits: StoreLimits,
-    pub sqlite: SqliteCtx,
-    pub variables: Variables,
+    sqlite: SqliteCtx,
+    variables: Variables,
     /// The same sink as `wasi`'s stderr, kept to retag a reused instance.
     stderr: GuestStderr,
 }
 
 impl HostState {
     pub fn new(
-        db: Arc<Database>,
+        db: Arc<dyn Database>,
         variables: Variables,
         max_memory: usize,
         stderr: GuestStderr,
@@ -74,9 +76,22 @@ impl HostState {
         })
     }
 
-    /// Readies a reused instance's state for the request `rid`.
-    pub fn begin_request(&mut self, rid: &str) {
+    /// Tags the guest's log lines with the request a reused instance serves now.
+    pub fn set_request_id(&mut self, rid: &str) {
         self.stderr.set_rid(Arc::from(rid));
+    }
+
+    /// The view `fermyon:spin/sqlite` is linked against.
+    pub fn sqlite(&mut self) -> SqliteView<'_> {
+        SqliteView {
+            ctx: &mut self.sqlite,
+            table: &mut self.table,
+        }
+    }
+
+    /// The view `fermyon:spin/variables` is linked against.
+    pub fn variables(&mut self) -> &Variables {
+        &self.variables
     }
 }
 

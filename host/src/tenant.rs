@@ -1,154 +1,36 @@
 //! Tenants: each a component, a database, variables and limits of its own,
 //! all sharing one engine. A request reaches exactly one tenant, chosen by
 //! its `Host` header and path prefix; nothing of one tenant is reachable
-//! from another (its database handle, its variables, its concurrency slots).
+//! from another (its database handle, its variables, its instances).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
-use tokio::sync::Semaphore;
 use wasmtime::error::Context as _;
-use wasmtime::{Cache, Engine, Store};
-use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime::{Cache, Engine};
 
-use crate::bindings::HostBindings;
 use crate::config::TenantSpec;
-use crate::engine::{Compiled, Limits, arm_deadline, new_store};
-use crate::guest_log::GuestStderr;
-use crate::sqlite::Database;
-use crate::state::HostState;
+use crate::db::Database;
+use crate::db::file::FileDatabase;
+use crate::engine::Compiled;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::pool::{Pool, TenantPool, TenantSetup};
 use crate::variables::Variables;
 
 pub struct Tenant {
     pub name: Arc<str>,
     pub hosts: Vec<String>,
     pub path_prefix: Option<String>,
-    pub compiled: Arc<Compiled>,
-    pub db: Arc<Database>,
+    pub db: Arc<dyn Database>,
     pub variables: Variables,
     pub limits: Limits,
-    /// One permit per instance this tenant may have alive.
-    pub slots: Arc<Semaphore>,
-    /// Instances that served a request and may serve another (only with
-    /// `max_instance_reuse` above 1), most recently used last.
-    idle: Mutex<Vec<Lease>>,
-    engine: Engine,
-}
-
-/// How often idle instances are checked for their timeout.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
-
-/// The store (and, once instantiated, the instance) serving one request.
-pub struct Lease {
-    pub store: Store<HostState>,
-    /// `None` until the component is instantiated in `store`; `Some` for an
-    /// instance that served earlier requests.
-    pub proxy: Option<Proxy>,
-    served: u32,
-    idle_since: Instant,
+    /// Its instances and concurrency slots.
+    pub pool: Arc<TenantPool>,
 }
 
 impl Tenant {
-    /// A store for one call of this tenant, with its limits, database and
-    /// variables, and its stderr tagged with the tenant and `rid`.
-    pub fn store(&self, rid: &str) -> Store<HostState> {
-        let state = HostState::new(
-            Arc::clone(&self.db),
-            self.variables.clone(),
-            self.limits.max_memory,
-            GuestStderr::new(Arc::clone(&self.name), Arc::from(rid)),
-        );
-        new_store(&self.engine, state, &self.limits)
-    }
-
-    /// What serves the request `rid`: an idle instance when reuse is on and
-    /// one is available (its deadline restarted, its log lines retagged),
-    /// else a fresh store.
-    pub fn lease(&self, rid: &str) -> Lease {
-        let reused = if self.limits.max_instance_reuse > 1 {
-            self.idle.lock().ok().and_then(|mut idle| idle.pop())
-        } else {
-            None
-        };
-        match reused {
-            Some(mut lease) => {
-                lease.store.data_mut().begin_request(rid);
-                arm_deadline(&mut lease.store, self.limits.request_timeout);
-                lease
-            }
-            None => Lease {
-                store: self.store(rid),
-                proxy: None,
-                served: 0,
-                idle_since: Instant::now(),
-            },
-        }
-    }
-
-    /// Takes back an instance whose call returned normally. It is kept for
-    /// another request unless it has served `max_instance_reuse` of them or
-    /// still holds a resource of the exchange it served. Callers drop (never
-    /// return) a store whose call trapped or timed out: it may be stuck
-    /// mid-call.
-    pub fn give_back(&self, mut lease: Lease) {
-        lease.served = lease.served.saturating_add(1);
-        if lease.proxy.is_none()
-            || lease.served >= self.limits.max_instance_reuse
-            || lease.store.data_mut().holds_http_exchange()
-        {
-            return;
-        }
-        lease.idle_since = Instant::now();
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(lease);
-        }
-    }
-
-    /// Drops the instances unused for the tenant's `idle_instance_timeout`,
-    /// giving back their memory; returns how many.
-    pub fn drop_idle_instances(&self) -> usize {
-        self.take_idle(self.limits.idle_instance_timeout)
-    }
-
-    /// Drops the idle instances unused for at least `ttl`; returns how many.
-    fn take_idle(&self, ttl: Duration) -> usize {
-        let now = Instant::now();
-        let stale: Vec<Lease> = match self.idle.lock() {
-            // Most recently used last: the stale ones are at the front.
-            Ok(mut idle) => {
-                let n = idle
-                    .iter()
-                    .take_while(|l| now.duration_since(l.idle_since) >= ttl)
-                    .count();
-                idle.drain(..n).collect()
-            }
-            Err(_) => Vec::new(),
-        };
-        // Dropped outside the lock: resetting an instance's memory takes time.
-        stale.len()
-    }
-
-    /// Instances kept for reuse right now.
-    pub fn idle_instances(&self) -> usize {
-        self.idle.lock().map_or(0, |idle| idle.len())
-    }
-
-    /// A fresh instance for a call of the `maintenance` export.
-    pub async fn maintenance(
-        &self,
-        rid: &str,
-    ) -> wasmtime::Result<(Store<HostState>, HostBindings)> {
-        let mut store = self.store(rid);
-        let instance = self
-            .compiled
-            .maintenance
-            .instantiate_async(&mut store)
-            .await?;
-        Ok((store, instance))
-    }
-
     /// The path the guest sees: without this tenant's prefix.
     pub fn strip_prefix<'p>(&self, path: &'p str) -> &'p str {
         match &self.path_prefix {
@@ -176,7 +58,9 @@ impl Tenants {
         specs: Vec<TenantSpec>,
         env: &Variables,
         embedded: &[u8],
+        metrics: &Arc<Metrics>,
     ) -> wasmtime::Result<Self> {
+        let pool = Pool::new();
         let mut compiled: HashMap<[u8; 32], Arc<Compiled>> = HashMap::new();
         let mut list = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -202,29 +86,31 @@ impl Tenants {
                     c
                 }
             };
-            let db = Database::open(&spec.db, spec.limits.db_quota_bytes)
-                .with_context(|| format!("tenant `{name}`"))?;
-            let permits = usize::try_from(spec.limits.max_concurrency).unwrap_or(usize::MAX);
+            let db: Arc<dyn Database> = Arc::new(
+                FileDatabase::open(&spec.db, spec.limits.db_quota_bytes)
+                    .with_context(|| format!("tenant `{name}`"))?,
+            );
+            let name: Arc<str> = Arc::from(name.as_str());
+            let variables = env.with_overrides(&spec.variables);
+            let setup = TenantSetup {
+                name: Arc::clone(&name),
+                engine: engine.clone(),
+                compiled: component,
+                db: Arc::clone(&db),
+                variables: variables.clone(),
+                limits: spec.limits.clone(),
+            };
             list.push(Arc::new(Tenant {
-                name: Arc::from(name.as_str()),
+                name,
                 hosts: spec.hosts,
                 path_prefix: spec.path_prefix,
-                compiled: component,
                 db,
-                variables: env.with_overrides(&spec.variables),
+                variables,
                 limits: spec.limits,
-                slots: Arc::new(Semaphore::new(permits)),
-                idle: Mutex::new(Vec::new()),
-                engine: engine.clone(),
+                pool: pool.tenant(setup, Arc::clone(metrics)),
             }));
         }
         Ok(Self { list })
-    }
-
-    /// Drops every tenant's idle instances, freeing their pool slots for a
-    /// request that could not get one; returns how many.
-    pub fn drop_all_idle_instances(&self) -> usize {
-        self.list.iter().map(|t| t.take_idle(Duration::ZERO)).sum()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Tenant>> {
@@ -249,31 +135,6 @@ impl Tenants {
             .map(|t| (t.hosts.as_slice(), t.path_prefix.as_deref()));
         best_route(routes, host, path).and_then(|i| self.list.get(i))
     }
-}
-
-/// Drops, every second, the instances tenants kept for reuse and no longer
-/// use (only when some tenant reuses instances).
-pub fn start_idle_sweeper(tenants: &Arc<Tenants>) {
-    if tenants.iter().all(|t| t.limits.max_instance_reuse <= 1) {
-        return;
-    }
-    let tenants = Arc::downgrade(tenants);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SWEEP_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(tenants) = tenants.upgrade() else {
-                return;
-            };
-            for tenant in tenants.iter() {
-                let dropped = tenant.drop_idle_instances();
-                if dropped > 0 {
-                    tracing::debug!(tenant = %tenant.name, dropped, "idle instances dropped");
-                }
-            }
-        }
-    });
 }
 
 /// The index of the route (hosts, prefix) that serves `host` and `path`.

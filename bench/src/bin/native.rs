@@ -50,10 +50,13 @@ impl EnvVars {
     /// `WASMPASTE_*` minus the host's own settings, names lowercased: the
     /// host's mapping, reused.
     fn from_env() -> Self {
-        let vars = wasmpaste_host::variables::Variables::from_env(std::env::vars());
+        let vars = wasmpaste_host::variables::Variables::from_env(
+            std::env::vars(),
+            &wasmpaste_host::cli::host_settings(),
+        );
         Self(
-            vars.names()
-                .filter_map(|n| vars.get(n).ok().map(|v| (n.to_owned(), v)))
+            vars.iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
                 .collect(),
         )
     }

@@ -11,19 +11,15 @@ use crate::bindings::exports::wasmpaste::app::maintenance::CleanupReport;
 use crate::metrics::Metrics;
 use crate::tenant::{Tenant, Tenants};
 
-/// Extra time after a tenant's deadline before the host stops waiting.
-const GRACE: Duration = Duration::from_secs(1);
-
 /// Starts one timer task per tenant, each pass `every` apart (give or take
 /// 10%); they end with the runtime.
 pub fn start(tenants: &Tenants, metrics: &Arc<Metrics>, every: Duration) {
     for tenant in tenants.iter() {
         let tenant = Arc::clone(tenant);
         let metrics = Arc::clone(metrics);
-        let interval = every;
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(jittered(interval)).await;
+                tokio::time::sleep(jittered(every)).await;
                 // Failures are logged and counted inside; the next pass retries.
                 let _ = cleanup(&tenant, &metrics, "scheduled").await;
             }
@@ -43,7 +39,7 @@ pub async fn cleanup(
     metrics: &Metrics,
     why: &'static str,
 ) -> wasmtime::Result<CleanupReport> {
-    let result = run(tenant).await;
+    let result = tenant.pool.cleanup("cleanup").await;
     match &result {
         Ok(r) => {
             tracing::info!(
@@ -56,16 +52,7 @@ pub async fn cleanup(
                 content_hashes = r.content_hashes,
                 "cleanup"
             );
-            metrics.cleanup(
-                &tenant.name,
-                Some(&[
-                    ("expired_pastes", r.expired_pastes),
-                    ("expired_short_urls", r.expired_short_urls),
-                    ("used_nonces", r.used_nonces),
-                    ("rate_windows", r.rate_windows),
-                    ("content_hashes", r.content_hashes),
-                ]),
-            );
+            metrics.cleanup(&tenant.name, Some(&removed(r)));
         }
         Err(e) => {
             tracing::error!(tenant = %tenant.name, why, "cleanup failed: {e:#}");
@@ -75,22 +62,16 @@ pub async fn cleanup(
     result
 }
 
-async fn run(tenant: &Tenant) -> wasmtime::Result<CleanupReport> {
-    let _slot = Arc::clone(&tenant.slots)
-        .acquire_owned()
-        .await
-        .map_err(|e| wasmtime::format_err!("no slot: {e}"))?;
-    let call = async {
-        let (mut store, instance) = tenant.maintenance("cleanup").await?;
-        instance
-            .wasmpaste_app_maintenance()
-            .call_cleanup(&mut store)
-            .await?
-            .map_err(|e| wasmtime::format_err!("the database is not usable: {e}"))
-    };
-    tokio::time::timeout(tenant.limits.request_timeout + GRACE, call)
-        .await
-        .map_err(|_| wasmtime::Error::from(wasmtime::Trap::Interrupt))?
+/// What a pass removed, by the kind the metrics label it with (the log
+/// line's field names).
+fn removed(r: &CleanupReport) -> [(&'static str, u64); 5] {
+    [
+        ("expired_pastes", r.expired_pastes),
+        ("expired_short_urls", r.expired_short_urls),
+        ("used_nonces", r.used_nonces),
+        ("rate_windows", r.rate_windows),
+        ("content_hashes", r.content_hashes),
+    ]
 }
 
 #[cfg(test)]

@@ -1,0 +1,440 @@
+//! Instances of each tenant's component: how a request gets one (fresh from
+//! the engine's shared pooling allocator, or one kept for reuse), the
+//! deadline it runs under, the call of its handler, and when an instance may
+//! serve again. "When is an instance reused?" is answered by
+//! [`TenantPool::give_back`], here and nowhere else.
+//!
+//! This module knows nothing of HTTP beyond handing a request to the guest
+//! and its response back: limits on bodies, headers and routing are the
+//! server's.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::body::Body;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::p2::bindings::Proxy;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::bindings::HostBindings;
+use crate::bindings::exports::wasmpaste::app::maintenance::{CleanupReport, ConfigReport};
+use crate::db::Database;
+use crate::engine::Compiled;
+use crate::guest_log::GuestStderr;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::state::HostState;
+use crate::variables::Variables;
+
+/// Extra time after a call's own deadline before the host gives up on it:
+/// the guest's epoch deadline should fire first and answer properly.
+const DEADLINE_GRACE: Duration = Duration::from_secs(1);
+
+/// How often idle instances are checked for their timeout.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The instance slots of the engine, shared by every tenant: where a tenant
+/// that finds them all taken asks the others to give back their idle ones.
+#[derive(Default)]
+pub struct Pool {
+    tenants: Mutex<Vec<Arc<Idle>>>,
+}
+
+impl Pool {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Drops every tenant's idle instances, freeing their slots for a request
+    /// that could not get one; returns how many.
+    fn reclaim_idle(&self) -> usize {
+        let tenants = self.tenants.lock().map(|t| t.clone()).unwrap_or_default();
+        tenants.iter().map(|idle| idle.take(Duration::ZERO)).sum()
+    }
+}
+
+/// Everything a tenant's instances are made of.
+pub struct TenantSetup {
+    pub name: Arc<str>,
+    pub engine: Engine,
+    pub compiled: Arc<Compiled>,
+    pub db: Arc<dyn Database>,
+    pub variables: Variables,
+    pub limits: Limits,
+}
+
+/// One tenant's instances: its concurrency slots and the instances it keeps
+/// for reuse.
+pub struct TenantPool {
+    setup: TenantSetup,
+    shared: Arc<Pool>,
+    metrics: Arc<Metrics>,
+    /// One permit per instance this tenant may have alive.
+    slots: Arc<Semaphore>,
+    idle: Arc<Idle>,
+}
+
+/// The store (and, once instantiated, the instance) serving one call.
+struct Instance {
+    store: Store<HostState>,
+    /// `None` until the component is instantiated in `store`; `Some` for an
+    /// instance that served earlier requests.
+    proxy: Option<Proxy>,
+    served: u32,
+    idle_since: Instant,
+}
+
+/// Instances that served a request and may serve another (only with
+/// `max_instance_reuse` above 1), most recently used last.
+#[derive(Default)]
+struct Idle(Mutex<Vec<Instance>>);
+
+impl Idle {
+    fn pop(&self) -> Option<Instance> {
+        self.0.lock().ok().and_then(|mut idle| idle.pop())
+    }
+
+    fn push(&self, instance: Instance) {
+        if let Ok(mut idle) = self.0.lock() {
+            idle.push(instance);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().map_or(0, |idle| idle.len())
+    }
+
+    /// Drops the instances idle for at least `ttl`; returns how many.
+    fn take(&self, ttl: Duration) -> usize {
+        let now = Instant::now();
+        let stale: Vec<Instance> = match self.0.lock() {
+            // Most recently used last: the stale ones are at the front.
+            Ok(mut idle) => {
+                let n = idle
+                    .iter()
+                    .take_while(|i| now.duration_since(i.idle_since) >= ttl)
+                    .count();
+                idle.drain(..n).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        // Dropped outside the lock: resetting an instance's memory takes time.
+        stale.len()
+    }
+}
+
+/// Why a request's guest did not answer it.
+#[derive(Debug)]
+pub enum Failure {
+    /// Neither the URI nor a `Host` header names an authority.
+    NoAuthority,
+    /// The host could not set up the exchange (a bug, never the client's).
+    Setup(wasmtime::Error),
+    /// The guest answered with an error code instead of a response.
+    Guest(ErrorCode),
+    /// The request ran out of time.
+    Timeout(wasmtime::Error),
+    /// The guest trapped (panic, out of memory, bug).
+    Trap(wasmtime::Error),
+    /// The host could not instantiate (pool exhausted, ...).
+    Host(wasmtime::Error),
+}
+
+impl Failure {
+    /// Sorts an error of a guest call.
+    fn of_call(err: wasmtime::Error) -> Self {
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => Self::Timeout(err),
+            Some(_) => Self::Trap(err),
+            None if err.chain().any(|e| e.to_string().contains("trap")) => Self::Trap(err),
+            None => Self::Host(err),
+        }
+    }
+}
+
+/// A concurrency slot of a tenant, held while one of its instances is alive.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Pool {
+    /// The instances of one tenant, drawing on this pool.
+    pub fn tenant(self: &Arc<Self>, setup: TenantSetup, metrics: Arc<Metrics>) -> Arc<TenantPool> {
+        let idle = Arc::new(Idle::default());
+        if let Ok(mut tenants) = self.tenants.lock() {
+            tenants.push(Arc::clone(&idle));
+        }
+        let permits = usize::try_from(setup.limits.max_concurrency).unwrap_or(usize::MAX);
+        Arc::new(TenantPool {
+            setup,
+            shared: Arc::clone(self),
+            metrics,
+            slots: Arc::new(Semaphore::new(permits)),
+            idle,
+        })
+    }
+}
+
+impl TenantPool {
+    pub fn name(&self) -> &str {
+        &self.setup.name
+    }
+
+    /// A slot for a request, unless `max_concurrency` are in flight.
+    pub fn try_slot(&self) -> Option<Slot> {
+        let permit = Arc::clone(&self.slots).try_acquire_owned().ok()?;
+        Some(Slot { _permit: permit })
+    }
+
+    /// A slot, waiting for one if need be (for maintenance calls).
+    pub async fn slot(&self) -> wasmtime::Result<Slot> {
+        Arc::clone(&self.slots)
+            .acquire_owned()
+            .await
+            .map(|permit| Slot { _permit: permit })
+            .map_err(|e| wasmtime::format_err!("no slot: {e}"))
+    }
+
+    /// Serves one HTTP request with an instance holding `slot`: the guest's
+    /// response as soon as it sets one (its body streams on while the guest
+    /// writes it), or why there is none.
+    pub async fn serve<B>(
+        self: &Arc<Self>,
+        req: hyper::Request<B>,
+        rid: &str,
+        slot: Slot,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, Failure>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let mut instance = self.lease(rid);
+        let (sender, receiver) = oneshot::channel();
+        let mut http = instance.store.data_mut().http();
+        let wasi_req = http
+            .new_incoming_request(Scheme::Http, req)
+            .map_err(|_| Failure::NoAuthority)?;
+        let out = http.new_response_outparam(sender).map_err(Failure::Setup)?;
+        let pool = Arc::clone(self);
+        let deadline = self.setup.limits.request_timeout + DEADLINE_GRACE;
+        let task = tokio::spawn(async move {
+            let _slot = slot;
+            let call = async {
+                let proxy = match instance.proxy.take() {
+                    Some(proxy) => proxy,
+                    None => pool.instantiate(&mut instance.store).await?,
+                };
+                let result = proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut instance.store, wasi_req, out)
+                    .await;
+                instance.proxy = Some(proxy);
+                result
+            };
+            // Also bounds time spent waiting on a slow client's body.
+            let result = match tokio::time::timeout(deadline, call).await {
+                Ok(result) => result,
+                Err(_) => Err(wasmtime::Error::from(Trap::Interrupt)),
+            };
+            // Only an instance whose call returned may serve again; after a
+            // trap or a timeout it is dropped with its store.
+            if result.is_ok() {
+                pool.give_back(instance);
+            }
+            result
+        });
+        match receiver.await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(code)) => Err(Failure::Guest(code)),
+            // The guest never set a response: find out why from the task.
+            Err(_) => Err(Failure::of_call(match task.await {
+                Ok(Ok(())) => {
+                    wasmtime::format_err!("the guest returned without sending a response")
+                }
+                Ok(Err(e)) => e,
+                Err(e) => wasmtime::Error::from(e),
+            })),
+        }
+    }
+
+    /// One cleanup pass of the guest (`maintenance.cleanup`), which also
+    /// migrates the database.
+    pub async fn cleanup(&self, rid: &str) -> wasmtime::Result<CleanupReport> {
+        let _slot = self.slot().await?;
+        self.within_deadline(async {
+            let (mut store, guest) = self.maintenance_instance(rid).await?;
+            guest
+                .wasmpaste_app_maintenance()
+                .call_cleanup(&mut store)
+                .await?
+                .map_err(|e| wasmtime::format_err!("the database is not usable: {e}"))
+        })
+        .await
+    }
+
+    /// The guest's verdict on its configuration (`maintenance.check-config`).
+    pub async fn check_config(&self, rid: &str) -> wasmtime::Result<ConfigReport> {
+        let _slot = self.slot().await?;
+        self.within_deadline(async {
+            let (mut store, guest) = self.maintenance_instance(rid).await?;
+            guest
+                .wasmpaste_app_maintenance()
+                .call_check_config(&mut store)
+                .await
+        })
+        .await
+    }
+
+    /// A fresh instance for a call of the `maintenance` export.
+    async fn maintenance_instance(
+        &self,
+        rid: &str,
+    ) -> wasmtime::Result<(Store<HostState>, HostBindings)> {
+        let mut store = self.new_store(rid);
+        let guest = self
+            .setup
+            .compiled
+            .maintenance
+            .instantiate_async(&mut store)
+            .await?;
+        Ok((store, guest))
+    }
+
+    /// `call`, given up on a grace period after the tenant's deadline.
+    async fn within_deadline<R>(
+        &self,
+        call: impl Future<Output = wasmtime::Result<R>>,
+    ) -> wasmtime::Result<R> {
+        let deadline = self.setup.limits.request_timeout + DEADLINE_GRACE;
+        tokio::time::timeout(deadline, call)
+            .await
+            .map_err(|_| wasmtime::Error::from(Trap::Interrupt))?
+    }
+
+    /// What serves the request `rid`: an idle instance when reuse is on and
+    /// one is available (its deadline restarted, its log lines retagged),
+    /// else a fresh store.
+    fn lease(&self, rid: &str) -> Instance {
+        let reused = if self.setup.limits.max_instance_reuse > 1 {
+            self.idle.pop()
+        } else {
+            None
+        };
+        match reused {
+            Some(mut instance) => {
+                instance.store.data_mut().set_request_id(rid);
+                arm_deadline(&mut instance.store, self.setup.limits.request_timeout);
+                instance
+            }
+            None => Instance {
+                store: self.new_store(rid),
+                proxy: None,
+                served: 0,
+                idle_since: Instant::now(),
+            },
+        }
+    }
+
+    /// A store for one call of this tenant, with its limits, database and
+    /// variables, and its stderr tagged with the tenant and `rid`.
+    fn new_store(&self, rid: &str) -> Store<HostState> {
+        let setup = &self.setup;
+        let state = HostState::new(
+            Arc::clone(&setup.db),
+            setup.variables.clone(),
+            setup.limits.max_memory,
+            GuestStderr::new(Arc::clone(&setup.name), Arc::from(rid)),
+        );
+        let mut store = Store::new(&setup.engine, state);
+        store.limiter(|s| &mut s.limits);
+        arm_deadline(&mut store, setup.limits.request_timeout);
+        store
+    }
+
+    /// Instantiates the component in `store`. The shared pool may be full of
+    /// instances kept for reuse: those give way to a request.
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Proxy> {
+        let started = Instant::now();
+        let pre = &self.setup.compiled.proxy;
+        let proxy = match pre.instantiate_async(&mut *store).await {
+            Ok(proxy) => proxy,
+            Err(_) if self.shared.reclaim_idle() > 0 => pre.instantiate_async(&mut *store).await?,
+            Err(e) => return Err(e),
+        };
+        self.metrics
+            .instantiated(&self.setup.name, started.elapsed().as_secs_f64());
+        Ok(proxy)
+    }
+
+    /// Takes back an instance whose call returned normally. It is kept for
+    /// another request unless it has served `max_instance_reuse` of them or
+    /// still holds a resource of the exchange it served. Callers drop (never
+    /// return) a store whose call trapped or timed out: it may be stuck
+    /// mid-call.
+    fn give_back(&self, mut instance: Instance) {
+        instance.served = instance.served.saturating_add(1);
+        if instance.proxy.is_none()
+            || instance.served >= self.setup.limits.max_instance_reuse
+            || instance.store.data_mut().holds_http_exchange()
+        {
+            return;
+        }
+        instance.idle_since = Instant::now();
+        self.idle.push(instance);
+    }
+
+    /// Drops the instances unused for the tenant's `idle_instance_timeout`,
+    /// giving back their memory; returns how many.
+    pub fn sweep(&self) -> usize {
+        self.idle.take(self.setup.limits.idle_instance_timeout)
+    }
+
+    /// Instances kept for reuse right now.
+    pub fn idle_instances(&self) -> usize {
+        self.idle.len()
+    }
+}
+
+/// Starts the clock of one call in `store`: a reused instance gets a full
+/// `timeout` again for each request it serves.
+fn arm_deadline(store: &mut Store<HostState>, timeout: Duration) {
+    let started = Instant::now();
+    store.set_epoch_deadline(1);
+    // Yield to other tasks every tick; trap once the request's time is up.
+    store.epoch_deadline_callback(move |_| {
+        if started.elapsed() >= timeout {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+}
+
+/// Drops, every second, the instances tenants kept for reuse and no longer
+/// use (only when some tenant reuses instances).
+pub fn start_idle_sweeper(pools: Vec<Arc<TenantPool>>) {
+    if pools.iter().all(|p| p.setup.limits.max_instance_reuse <= 1) {
+        return;
+    }
+    let pools: Vec<_> = pools.iter().map(Arc::downgrade).collect();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            for pool in &pools {
+                let Some(pool) = pool.upgrade() else {
+                    return;
+                };
+                let dropped = pool.sweep();
+                if dropped > 0 {
+                    tracing::debug!(tenant = %pool.name(), dropped, "idle instances dropped");
+                }
+            }
+        }
+    });
+}

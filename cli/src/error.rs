@@ -105,8 +105,8 @@ fn server_hint(status: u16, message: &str) -> Option<String> {
     Some(hint.to_owned())
 }
 
-impl From<crate::e2e::OpenError> for Error {
-    fn from(e: crate::e2e::OpenError) -> Self {
+impl From<crate::encryption::OpenError> for Error {
+    fn from(e: crate::encryption::OpenError) -> Self {
         Self::Decrypt(e.to_string())
     }
 }

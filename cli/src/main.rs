@@ -6,7 +6,7 @@ mod args;
 mod client;
 mod commands;
 mod config;
-mod e2e;
+mod encryption;
 mod error;
 mod files;
 mod output;
@@ -58,7 +58,7 @@ fn run(cli: Cli, out: &Out) -> Result<(), Error> {
         Some(Command::List(a)) => commands::listing::list(&ctx, a),
         Some(Command::Search(a)) => commands::listing::search(&ctx, a),
         Some(Command::Export(a)) => commands::listing::export(&ctx, a),
-        Some(Command::Shorten(a)) => commands::info::shorten(&ctx, a),
+        Some(Command::Shorten(a)) => commands::short_url::shorten(&ctx, a),
         Some(Command::Pki(a)) => commands::pki::pki(&ctx, a),
         Some(Command::Register(a)) => commands::pki::register(&ctx, a),
     }

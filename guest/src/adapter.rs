@@ -10,8 +10,9 @@ use crate::domain::OsRng;
 use crate::domain::time::unix_now;
 use crate::http::{Body, BodyError, BodyStream, Headers, Method, Request, Response};
 use crate::log::Stderr;
+use crate::maintenance;
+use crate::router::{self, Answer};
 use crate::store::{LazyDb, Row, Sql, StoreError, Value};
-use crate::{maintenance, router};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -44,8 +45,8 @@ impl IncomingHandler for Component {
             log: &Stderr,
             now: unix_now(),
         };
-        let response = router::handle(&env, into_request(request));
-        send(out, response);
+        let answer = router::answer(&env, into_request(request));
+        send(out, answer);
     }
 }
 
@@ -170,21 +171,28 @@ impl BodyStream for WasiBody {
     }
 }
 
-fn send(out: ResponseOutparam, mut response: Response) {
-    // HEAD: the response gets no body resource at all, so the host sends none.
-    let head_only = response.set_content_length();
-    let Response {
-        status,
-        headers,
-        body,
-    } = response;
+fn send(out: ResponseOutparam, answer: Answer) {
+    let Answer {
+        response:
+            Response {
+                status,
+                mut headers,
+                body,
+            },
+        head,
+    } = answer;
+    // A HEAD answer keeps the Content-Length of the GET the router gave it.
+    if !head {
+        headers.set("content-length", body.len().to_string());
+    }
     let entries = headers.into_vec();
     let fields = Fields::from_list(&entries).unwrap_or_else(|_| Fields::new());
     let resp = OutgoingResponse::new(fields);
     if resp.set_status_code(status).is_err() {
         let _ = resp.set_status_code(500);
     }
-    if head_only {
+    if head {
+        // No body resource at all, so the host sends none.
         ResponseOutparam::set(out, Ok(resp));
         return;
     }

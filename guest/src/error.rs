@@ -6,6 +6,9 @@
 
 use serde_json::{Value as Json, json};
 
+use crate::api::abuse::{Gate, PowRefused};
+use crate::api::body::{BodyRefused, Expected};
+use crate::api::pki::{CertFailure, CertWork};
 use crate::config::ConfigError;
 use crate::domain::abuse::{AbuseError, ENTROPY_HINT};
 use crate::domain::paste::PasteError;
@@ -13,6 +16,7 @@ use crate::domain::pki::PkiError;
 use crate::domain::pow::PowError;
 use crate::domain::short_url::ShortUrlError;
 use crate::http::Response;
+use crate::maintenance::MaintenanceError;
 use crate::store::StoreError;
 
 /// An error response on its way out, plus what to log about it.
@@ -94,6 +98,56 @@ impl From<ConfigError> for ApiError {
     }
 }
 
+impl From<MaintenanceError> for ApiError {
+    fn from(e: MaintenanceError) -> Self {
+        match e {
+            MaintenanceError::Store(e) => e.into(),
+            MaintenanceError::Config(e) => e.into(),
+        }
+    }
+}
+
+impl From<BodyRefused> for ApiError {
+    fn from(e: BodyRefused) -> Self {
+        match e {
+            BodyRefused::TooLarge {
+                expected: Expected::Paste { max, authenticated },
+                size,
+            } => PasteError::TooLarge {
+                size,
+                max,
+                authenticated,
+            }
+            .into(),
+            BodyRefused::TooLarge {
+                expected: Expected::Url { max },
+                ..
+            } => ShortUrlError::TooLong { max }.into(),
+            BodyRefused::TooLarge {
+                expected: Expected::CommonName,
+                ..
+            } => Self::bad_request("Request body too large"),
+            BodyRefused::Unreadable(detail) => {
+                let mut err = Self::bad_request("Request body could not be read");
+                err.internal = Some(detail);
+                err
+            }
+            BodyRefused::InvalidJson(expected) => {
+                let hint = match expected {
+                    Expected::Paste { .. } => {
+                        "Send {\"content\": \"...\"} or a raw body with --data-binary"
+                    }
+                    Expected::Url { .. } => {
+                        "Send {\"url\": \"https://...\"} or the URL as a raw body"
+                    }
+                    Expected::CommonName => "Send {\"common_name\": \"...\"} or no body",
+                };
+                Self::with_body(400, json!({ "error": "Invalid JSON body", "hint": hint }))
+            }
+        }
+    }
+}
+
 impl From<PasteError> for ApiError {
     fn from(e: PasteError) -> Self {
         use PasteError as P;
@@ -135,10 +189,22 @@ impl From<PasteError> for ApiError {
     }
 }
 
+/// A PKI error outside `/register`: cryptography failed while issuing
+/// (`POST /pki/ca`, `POST /pki/issue`).
 impl From<PkiError> for ApiError {
     fn from(e: PkiError) -> Self {
+        CertFailure {
+            work: CertWork::Issuance,
+            error: e,
+        }
+        .into()
+    }
+}
+
+impl From<CertFailure> for ApiError {
+    fn from(CertFailure { work, error }: CertFailure) -> Self {
         use PkiError as P;
-        match e {
+        match error {
             P::Disabled => Self::new(404, "PKI not enabled"),
             P::NoCa => Self::new(404, "CA not initialized"),
             P::CaExists => Self::new(409, "CA already exists"),
@@ -152,7 +218,11 @@ impl From<PkiError> for ApiError {
             P::CertNotFound => Self::new(404, "Certificate not found"),
             P::AlreadyRevoked => Self::new(409, "Certificate already revoked"),
             P::Crypto(detail) => {
-                let mut err = Self::new(500, "Certificate issuance failed");
+                let message = match work {
+                    CertWork::Issuance => "Certificate issuance failed",
+                    CertWork::Generation => "Certificate generation failed",
+                };
+                let mut err = Self::new(500, message);
                 err.internal = Some(detail);
                 err
             }
@@ -182,17 +252,33 @@ impl From<ShortUrlError> for ApiError {
     }
 }
 
-/// Where a client gets a fresh challenge; the hint of "Proof-of-work required".
-pub const CHALLENGE_HINT: &str = "GET /challenge for a new challenge";
-
+/// An abuse error outside `/register`: a missing proof-of-work is the
+/// creation gate's (`POST /`, `POST /s`).
 impl From<AbuseError> for ApiError {
     fn from(e: AbuseError) -> Self {
+        PowRefused {
+            gate: Gate::Creation,
+            error: e,
+        }
+        .into()
+    }
+}
+
+impl From<PowRefused> for ApiError {
+    fn from(PowRefused { gate, error }: PowRefused) -> Self {
         use AbuseError as A;
-        match e {
-            A::Pow(PowError::Required) => Self::with_body(
-                400,
-                json!({ "error": "Proof-of-work required", "hint": CHALLENGE_HINT }),
-            ),
+        match error {
+            A::Pow(PowError::Required) => {
+                // Where the client gets a challenge for this gate.
+                let hint = match gate {
+                    Gate::Creation => "GET /challenge for a new challenge",
+                    Gate::Registration => "GET /register/challenge for a new challenge",
+                };
+                Self::with_body(
+                    400,
+                    json!({ "error": "Proof-of-work required", "hint": hint }),
+                )
+            }
             A::Pow(PowError::Failed(reason)) => {
                 Self::bad_request(&format!("Proof-of-work failed: {reason}"))
             }
@@ -210,14 +296,12 @@ impl From<AbuseError> for ApiError {
                 ]);
                 err
             }
-            A::Duplicate { count, window } => Self::with_body(
-                429,
-                json!({
-                    "error": "Duplicate content rate limit exceeded",
-                    "count": count,
-                    "window_seconds": window,
-                }),
-            ),
+            A::Duplicate { count, window } => {
+                duplicate("Duplicate content rate limit exceeded", count, window)
+            }
+            A::DuplicateUrl { count, window } => {
+                duplicate("Duplicate URL rate limit exceeded", count, window)
+            }
             A::TooSmall { size, min } => Self::with_body(
                 400,
                 json!({ "error": "Paste too small", "size": size, "min_size": min }),
@@ -242,6 +326,18 @@ impl From<AbuseError> for ApiError {
             A::Store(e) => e.into(),
         }
     }
+}
+
+/// The 429 of a dedup limit: at most `count` submissions per `window` seconds.
+fn duplicate(message: &str, count: u64, window: i64) -> ApiError {
+    ApiError::with_body(
+        429,
+        json!({
+            "error": message,
+            "count": count,
+            "window_seconds": window,
+        }),
+    )
 }
 
 #[cfg(test)]
@@ -283,5 +379,99 @@ mod tests {
         assert!(!api.body.to_string().contains("secret"));
         assert!(api.internal.unwrap().contains("/secret/path"));
         assert_eq!(ApiError::from(StoreError::DatabaseFull).status, 507);
+    }
+
+    /// The wording that differs by route is chosen by data the raiser
+    /// attaches, and each route keeps the reference's words.
+    #[test]
+    fn route_specific_wording_follows_the_data() {
+        let body = |e: ApiError| (e.status, e.body.to_string());
+        let paste = Expected::Paste {
+            max: 10,
+            authenticated: false,
+        };
+        let url = Expected::Url { max: 20 };
+        assert_eq!(
+            body(BodyRefused::InvalidJson(paste).into()),
+            (400, r#"{"error":"Invalid JSON body","hint":"Send {\"content\": \"...\"} or a raw body with --data-binary"}"#.into())
+        );
+        assert_eq!(
+            body(BodyRefused::InvalidJson(url).into()),
+            (400, r#"{"error":"Invalid JSON body","hint":"Send {\"url\": \"https://...\"} or the URL as a raw body"}"#.into())
+        );
+        assert_eq!(
+            body(BodyRefused::InvalidJson(Expected::CommonName).into()),
+            (400, r#"{"error":"Invalid JSON body","hint":"Send {\"common_name\": \"...\"} or no body"}"#.into())
+        );
+        let too_large = |expected| BodyRefused::TooLarge { expected, size: 99 };
+        assert_eq!(
+            body(too_large(paste).into()),
+            (
+                413,
+                r#"{"error":"Paste too large","size":99,"max_size":10,"authenticated":false}"#
+                    .into()
+            )
+        );
+        assert_eq!(
+            body(too_large(url).into()),
+            (400, r#"{"error":"URL too long (max 20 bytes)"}"#.into())
+        );
+        assert_eq!(
+            body(too_large(Expected::CommonName).into()),
+            (400, r#"{"error":"Request body too large"}"#.into())
+        );
+        let unreadable = ApiError::from(BodyRefused::Unreadable("reset by peer".into()));
+        assert_eq!(unreadable.body["error"], "Request body could not be read");
+        assert_eq!(unreadable.internal.as_deref(), Some("reset by peer"));
+
+        let required = |gate| PowRefused {
+            gate,
+            error: AbuseError::Pow(PowError::Required),
+        };
+        assert_eq!(
+            ApiError::from(required(Gate::Creation)).body["hint"],
+            "GET /challenge for a new challenge"
+        );
+        assert_eq!(
+            ApiError::from(AbuseError::Pow(PowError::Required)).body["hint"],
+            "GET /challenge for a new challenge"
+        );
+        assert_eq!(
+            ApiError::from(required(Gate::Registration)).body["hint"],
+            "GET /register/challenge for a new challenge"
+        );
+        assert_eq!(
+            body(
+                AbuseError::DuplicateUrl {
+                    count: 3,
+                    window: 60
+                }
+                .into()
+            ),
+            (
+                429,
+                r#"{"error":"Duplicate URL rate limit exceeded","count":3,"window_seconds":60}"#
+                    .into()
+            )
+        );
+        assert_eq!(
+            body(AbuseError::Duplicate { count: 3, window: 60 }.into()),
+            (429, r#"{"error":"Duplicate content rate limit exceeded","count":3,"window_seconds":60}"#.into())
+        );
+
+        let crypto = || PkiError::Crypto("detail".into());
+        assert_eq!(
+            ApiError::from(crypto()).body["error"],
+            "Certificate issuance failed"
+        );
+        let generation = ApiError::from(CertFailure {
+            work: CertWork::Generation,
+            error: crypto(),
+        });
+        assert_eq!(
+            (generation.status, &generation.body["error"]),
+            (500, &json!("Certificate generation failed"))
+        );
+        assert_eq!(generation.internal.as_deref(), Some("detail"));
     }
 }

@@ -248,9 +248,13 @@ impl Response {
         self
     }
 
-    /// Sets `Content-Length` to the body's length before sending, except on
-    /// a HEAD answer: the router already set the length a GET would have and
-    /// there is no body to send. Returns whether it is such a HEAD answer.
+    /// Sets `Content-Length` to the body's length before sending, keeping
+    /// the one a HEAD answer of [`crate::router::handle`] carries (the length
+    /// a GET would have, with an empty body). Returns whether it kept it.
+    ///
+    /// For callers holding a bare response (the native benchmark server), so
+    /// it infers a HEAD answer from that shape; the component's adapter reads
+    /// [`crate::router::Answer::head`] instead.
     pub fn set_content_length(&mut self) -> bool {
         let head_only = self.body.is_empty() && self.headers.contains("content-length");
         if !head_only {

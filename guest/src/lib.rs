@@ -24,7 +24,7 @@ pub mod router;
 pub mod store;
 
 #[cfg(test)]
-mod fuzz;
+mod properties;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 #[cfg(test)]

@@ -9,7 +9,9 @@ use crate::store::abuse;
 use crate::store::migrations::{self, Meta, claim_cleanup};
 use crate::store::{Sql, StoreError};
 
-/// What one pass removed.
+/// What one pass removed. A new field goes here, in [`CleanupReport::counts`]
+/// (which will not compile without it), in the WIT record and in the
+/// adapter's conversion to it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CleanupReport {
     pub expired_pastes: u64,
@@ -17,6 +19,27 @@ pub struct CleanupReport {
     pub used_nonces: u64,
     pub rate_windows: u64,
     pub content_hashes: u64,
+}
+
+impl CleanupReport {
+    /// Every count with its name, in declaration order: the fields of the
+    /// cleanup log line.
+    pub fn counts(&self) -> [(&'static str, u64); 5] {
+        let Self {
+            expired_pastes,
+            expired_short_urls,
+            used_nonces,
+            rate_windows,
+            content_hashes,
+        } = *self;
+        [
+            ("expired_pastes", expired_pastes),
+            ("expired_short_urls", expired_short_urls),
+            ("used_nonces", used_nonces),
+            ("rate_windows", rate_windows),
+            ("content_hashes", content_hashes),
+        ]
+    }
 }
 
 /// Why maintenance could not run.
@@ -107,6 +130,29 @@ mod tests {
         // Within the interval a request pays exactly one query.
         assert_eq!(db.statements_run() - before, 1);
         assert!(on_request(&db, &cfg, 13_600).unwrap().1.is_some());
+    }
+
+    /// The log line's fields are the WIT record's, in its order.
+    #[test]
+    fn counts_name_the_wit_record_fields_in_order() {
+        let wit = include_str!("../../wit/world.wit");
+        let record = wit
+            .split("record cleanup-report {")
+            .nth(1)
+            .and_then(|rest| rest.split('}').next())
+            .unwrap();
+        let fields: Vec<String> = record
+            .lines()
+            .map(str::trim)
+            .filter_map(|l| l.strip_suffix(": u64,"))
+            .map(|name| name.replace('-', "_"))
+            .collect();
+        let names: Vec<&str> = CleanupReport::default()
+            .counts()
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(fields, names);
     }
 
     #[test]

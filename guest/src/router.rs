@@ -1,6 +1,8 @@
 //! Routing: `(method, path)` to a handler, then the headers every response
 //! carries (security headers, `X-Request-ID`). Also the only place that turns
-//! an [`ApiError`] into a response, logging what the client must not see.
+//! an [`ApiError`] into a response, logging what the client must not see,
+//! and the one place that reads whether a request is a HEAD for the framing
+//! of its answer ([`Answer::head`]).
 
 use serde_json::json;
 
@@ -134,11 +136,20 @@ impl<'p> Route<'p> {
     }
 }
 
+/// The router's answer to one request.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub response: Response,
+    /// The request was a HEAD: the response carries the headers a GET would
+    /// have, `Content-Length` included, and no body is to be sent.
+    pub head: bool,
+}
+
 /// Handles one request; never fails: every error becomes a JSON response.
-pub fn handle(env: &Env<'_>, req: Request) -> Response {
+pub fn answer(env: &Env<'_>, req: Request) -> Answer {
+    let head = req.method == Method::Head;
     let rid = request_id(req.headers.get("x-request-id"), env);
     let ctx = Ctx::new(env, rid);
-    let head = req.method == Method::Head;
     let mut resp = dispatch(&ctx, req).unwrap_or_else(|e| error_response(&ctx, e));
     if head {
         // HEAD answers with the headers of the GET, Content-Length included.
@@ -152,13 +163,21 @@ pub fn handle(env: &Env<'_>, req: Request) -> Response {
         resp.headers.set(name, *value);
     }
     resp.headers.set("x-request-id", ctx.rid.as_str());
-    resp
+    Answer {
+        response: resp,
+        head,
+    }
+}
+
+/// [`answer`]'s response alone: for tests and fuzzers, and for the native
+/// benchmark server, which frames it with [`Response::set_content_length`].
+pub fn handle(env: &Env<'_>, req: Request) -> Response {
+    answer(env, req).response
 }
 
 fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
     let path = req.path.clone();
     let route = Route::resolve(&path).ok_or_else(ApiError::not_found)?;
-    let head = req.method == Method::Head;
     match (&req.method, route) {
         (Method::Options, route) => Ok(Response::new(204).with_header("allow", route.allow())),
         (Method::Get | Method::Head, Route::Index) => info::index(ctx, &req),
@@ -167,10 +186,10 @@ fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         (Method::Get | Method::Head, Route::Challenge) => abuse::challenge(ctx),
         (Method::Get | Method::Head, Route::RegisterChallenge) => abuse::register_challenge(ctx),
         (Method::Get | Method::Head, Route::Pastes) => paste::list(ctx, &req),
-        (Method::Get | Method::Head, Route::Paste(id)) => paste::metadata(ctx, &req, id, head),
+        (Method::Get | Method::Head, Route::Paste(id)) => paste::metadata(ctx, &req, id),
         (Method::Put, Route::Paste(id)) => paste::update(ctx, req, id),
         (Method::Delete, Route::Paste(id)) => paste::delete(ctx, &req, id),
-        (Method::Get | Method::Head, Route::Raw(id)) => paste::raw(ctx, &req, id, head),
+        (Method::Get | Method::Head, Route::Raw(id)) => paste::raw(ctx, &req, id),
         (Method::Post, Route::ShortUrls) => short_url::create(ctx, req),
         (Method::Get | Method::Head, Route::ShortUrls) => short_url::list(ctx, &req),
         (Method::Get | Method::Head, Route::ShortUrl(id)) => short_url::redirect(ctx, id),

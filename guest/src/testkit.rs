@@ -1,5 +1,5 @@
 //! Test doubles and invariants shared by the unit tests, the property tests
-//! (`fuzz.rs`) and the coverage-guided fuzzers (`fuzz/`, feature `testkit`).
+//! (`properties.rs`) and the coverage-guided fuzzers (`fuzz/`, feature `testkit`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;

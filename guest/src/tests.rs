@@ -56,6 +56,16 @@ impl App {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Response {
+        self.answer(method, target, headers, body).response
+    }
+
+    fn answer(
+        &self,
+        method: Method,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> router::Answer {
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let mut h = Headers::new();
         for (n, v) in headers {
@@ -68,7 +78,7 @@ impl App {
             log: &self.log,
             now: self.now,
         };
-        router::handle(
+        router::answer(
             &env,
             Request {
                 method,
@@ -288,6 +298,55 @@ fn head_requests_have_get_headers_and_no_body() {
         header(&head, "content-length"),
         Some(get.body.len().to_string().as_str())
     );
+}
+
+#[test]
+fn answers_say_whether_they_answer_a_head() {
+    let app = App::new();
+    let id = app.create(&[], b"framed")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (method, target) in [
+        (Method::Head, format!("/{id}/raw")),
+        (Method::Head, format!("/{id}")),
+        (Method::Head, "/XYZ".to_owned()),
+        (Method::Head, "/".to_owned()),
+    ] {
+        let answer = app.answer(method, &target, &[], b"");
+        assert!(answer.head, "{target}");
+        assert!(answer.response.body.is_empty(), "{target}");
+        assert!(
+            answer.response.headers.contains("content-length"),
+            "{target}"
+        );
+    }
+    let get = app.answer(Method::Get, &format!("/{id}/raw"), &[], b"");
+    assert!(!get.head);
+    assert_eq!(get.response.body, b"framed");
+    // A HEAD never burns: the paste is still there for the GET.
+    let burn = app.create(&[("X-Burn-After-Read", "true")], b"once");
+    let raw = format!("/{}/raw", burn["id"].as_str().unwrap());
+    assert_eq!(
+        app.answer(Method::Head, &raw, &[], b"").response.status,
+        200
+    );
+    assert_eq!(app.get(&raw).body, b"once");
+    assert_eq!(app.get(&raw).status, 404);
+}
+
+#[test]
+fn routes_without_sql_never_touch_the_database() {
+    let app = App::new();
+    app.get("/");
+    app.get("/openapi.json");
+    app.get("/challenge");
+    app.send(Method::Options, "/pastes", &[], b"");
+    app.get("/nope/nope/nope");
+    assert_eq!(app.db.statements_run(), 0);
+    // The first route that needs SQL migrates the database before using it.
+    assert_eq!(app.get("/0123456789abcdef").status, 404);
+    assert!(app.db.statements_run() > 1);
 }
 
 #[test]

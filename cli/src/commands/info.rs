@@ -1,13 +1,9 @@
-//! info (what the server is and what it currently asks of clients) and shorten.
+//! info: what the server is and what it currently asks of clients.
 
-use serde_json::{Value, json};
-use ureq::http::Method;
+use serde_json::json;
 
 use super::Ctx;
-use crate::args::ShortenArgs;
-use crate::client::new_id;
 use crate::error::Error;
-use crate::output::format_time;
 
 pub fn info(ctx: &Ctx) -> Result<(), Error> {
     let client = ctx.client()?;
@@ -57,28 +53,6 @@ pub fn info(ctx: &Ctx) -> Result<(), Error> {
             "proof-of-work: off".into()
         });
         lines.join("\n")
-    });
-    Ok(())
-}
-
-pub fn shorten(ctx: &Ctx, args: ShortenArgs) -> Result<(), Error> {
-    let client = ctx.client()?;
-    let mut headers = vec![("Content-Type", "application/json".to_owned())];
-    if let Some(secs) = args.expiry {
-        headers.push(("X-Expiry", secs.to_string()));
-    }
-    let body = json!({ "url": args.url }).to_string().into_bytes();
-    let reply = client.send_with_pow("/challenge", Method::POST, "/s", &headers, &body)?;
-    let mut doc: Value = reply.ok_json()?;
-    let id = new_id(&doc)?;
-    let url = format!("{}/s/{id}", client.base());
-    doc["url"] = json!(url);
-    ctx.out.result(&doc, || {
-        format!(
-            "{url}\n  -> {}\n  expires {}",
-            doc["target_url"].as_str().unwrap_or("?"),
-            format_time(&doc["expires_at"])
-        )
     });
     Ok(())
 }

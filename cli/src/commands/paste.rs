@@ -9,7 +9,7 @@ use ureq::http::Method;
 use super::{Ctx, password_header, read_input};
 use crate::args::{CreateArgs, DeleteArgs, GetArgs, UpdateArgs};
 use crate::client::{Client, new_id};
-use crate::e2e::PasteKey;
+use crate::encryption::PasteKey;
 use crate::error::Error;
 use crate::files::{is_terminal_safe, write_public};
 use crate::output::{format_size, format_time};

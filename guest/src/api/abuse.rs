@@ -3,15 +3,33 @@
 //! (policies, then dedup) and the anti-flood count. Also `GET /challenge` and
 //! `GET /register/challenge`.
 
-use serde_json::json;
+use serde_json::{Map, Value as Json, json};
 
 use super::Ctx;
 use crate::config;
-use crate::domain::abuse::{self, ContentPolicy, FloodPolicy, RateStatus};
+use crate::domain::abuse::{self, AbuseError, ContentPolicy, FloodPolicy, RateStatus};
 use crate::domain::identity::Identity;
 use crate::domain::pow;
 use crate::error::ApiError;
 use crate::http::{Headers, Response};
+
+/// The two proof-of-work gates, each with its difficulty and its challenge
+/// route (which a refusal points the client at).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Creating pastes and short URLs: `pow_difficulty`, `GET /challenge`.
+    Creation,
+    /// `POST /register`: `register_pow`, `GET /register/challenge`.
+    Registration,
+}
+
+/// An abuse error at a proof-of-work gate: `error.rs` words a missing
+/// solution with the gate's challenge route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PowRefused {
+    pub gate: Gate,
+    pub error: AbuseError,
+}
 
 fn flood_policy(ctx: &Ctx<'_>) -> Result<FloodPolicy, ApiError> {
     Ok(FloodPolicy {
@@ -34,22 +52,10 @@ pub fn challenge(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     if flood.base == 0 {
         return Ok(disabled());
     }
-    ctx.prepare_db()?;
-    let difficulty = abuse::current_difficulty(ctx.db(), ctx.now(), &flood)?;
+    let difficulty = abuse::current_difficulty(ctx.db()?, ctx.now(), &flood)?;
     let ttl = ctx.cfg.get(&config::POW_TTL)?;
-    let c = pow::issue(&ctx.pow_key()?, ctx.env.rng, ctx.now(), ttl, difficulty);
-    Ok(Response::json(
-        200,
-        &json!({
-            "enabled": true,
-            "nonce": c.nonce,
-            "difficulty": c.difficulty,
-            "base_difficulty": flood.base,
-            "elevated": c.difficulty > flood.base,
-            "expires": c.expires,
-            "token": c.token,
-        }),
-    ))
+    let c = pow::issue(&ctx.pow_key()?, ctx.rng(), ctx.now(), ttl, difficulty);
+    Ok(challenge_response(&c, Some(flood.base)))
 }
 
 /// `GET /register/challenge`: a challenge at the registration difficulty.
@@ -58,19 +64,28 @@ pub fn register_challenge(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     if difficulty == 0 {
         return Ok(disabled());
     }
-    ctx.prepare_db()?;
+    // The key first: it prepares the database, as this route always did
+    // before reading anything else.
+    let key = ctx.pow_key()?;
     let ttl = ctx.cfg.get(&config::POW_TTL)?;
-    let c = pow::issue(&ctx.pow_key()?, ctx.env.rng, ctx.now(), ttl, difficulty);
-    Ok(Response::json(
-        200,
-        &json!({
-            "enabled": true,
-            "nonce": c.nonce,
-            "difficulty": c.difficulty,
-            "expires": c.expires,
-            "token": c.token,
-        }),
-    ))
+    let c = pow::issue(&key, ctx.rng(), ctx.now(), ttl, difficulty);
+    Ok(challenge_response(&c, None))
+}
+
+/// A challenge as JSON; `base` (creation challenges only) adds the
+/// anti-flood fields.
+fn challenge_response(c: &pow::Challenge, base: Option<u32>) -> Response {
+    let mut body = Map::new();
+    body.insert("enabled".into(), json!(true));
+    body.insert("nonce".into(), json!(c.nonce));
+    body.insert("difficulty".into(), json!(c.difficulty));
+    if let Some(base) = base {
+        body.insert("base_difficulty".into(), json!(base));
+        body.insert("elevated".into(), json!(c.difficulty > base));
+    }
+    body.insert("expires".into(), json!(c.expires));
+    body.insert("token".into(), json!(c.token));
+    Response::json(200, &Json::Object(body))
 }
 
 /// A creation request that passed admission; its rate status goes on the 201.
@@ -95,8 +110,7 @@ pub fn set_rate_headers(resp: &mut Response, s: &RateStatus) {
     resp.headers.set("x-ratelimit-reset", s.reset.to_string());
 }
 
-/// The per-IP rate limit alone (one atomic count per attempt). Call after
-/// `prepare_db`.
+/// The per-IP rate limit alone (one atomic count per attempt).
 pub fn rate_limit(ctx: &Ctx<'_>, headers: &Headers, who: &Identity) -> Result<Admission, ApiError> {
     let mut admission = Admission::default();
     let base = ctx.cfg.get(&config::RATE_MAX)?;
@@ -108,46 +122,38 @@ pub fn rate_limit(ctx: &Ctx<'_>, headers: &Headers, who: &Identity) -> Result<Ad
         };
         let window = ctx.cfg.get(&config::RATE_WINDOW)?;
         let ip = ctx.client_ip(headers)?;
-        admission.rate = Some(abuse::rate_limit(ctx.db(), &ip, ctx.now(), limit, window)?);
+        admission.rate = Some(abuse::rate_limit(ctx.db()?, &ip, ctx.now(), limit, window)?);
     }
     Ok(admission)
 }
 
-/// Proof-of-work at the registration difficulty (`register_pow`) for
-/// `POST /register`; the hint points at the registration challenge.
-pub fn registration_pow(ctx: &Ctx<'_>, headers: &Headers) -> Result<(), ApiError> {
-    proof_of_work(ctx, headers, ctx.cfg.get(&config::REGISTER_POW)?).map_err(|mut err| {
-        if let Some(hint) = err.body.get_mut("hint") {
-            *hint = json!(REGISTER_CHALLENGE_HINT);
-        }
-        err
-    })
-}
-
-/// Verifies the request's solution at `difficulty` (0: off) and consumes its nonce.
-fn proof_of_work(ctx: &Ctx<'_>, headers: &Headers, difficulty: u32) -> Result<(), ApiError> {
+/// Verifies the request's solution at `gate`'s difficulty (0: off) and
+/// consumes its nonce.
+pub fn proof_of_work(ctx: &Ctx<'_>, headers: &Headers, gate: Gate) -> Result<(), ApiError> {
+    let setting = match gate {
+        Gate::Creation => &config::POW_DIFFICULTY,
+        Gate::Registration => &config::REGISTER_POW,
+    };
+    let difficulty = ctx.cfg.get(setting)?;
     if difficulty == 0 {
         return Ok(());
     }
     abuse::proof_of_work(
-        ctx.db(),
+        ctx.db()?,
         &ctx.pow_key()?,
         headers.get("x-pow-token"),
         headers.get("x-pow-solution"),
         ctx.now(),
         difficulty,
-    )?;
-    Ok(())
+    )
+    .map_err(|error| PowRefused { gate, error }.into())
 }
 
-/// Where a client gets a registration challenge.
-pub const REGISTER_CHALLENGE_HINT: &str = "GET /register/challenge for a new challenge";
-
 /// Rate limit (one atomic count per attempt), then proof-of-work (verified,
-/// then its nonce consumed). Call after `prepare_db`.
+/// then its nonce consumed).
 pub fn admit(ctx: &Ctx<'_>, headers: &Headers, who: &Identity) -> Result<Admission, ApiError> {
     let admission = rate_limit(ctx, headers, who)?;
-    proof_of_work(ctx, headers, ctx.cfg.get(&config::POW_DIFFICULTY)?)?;
+    proof_of_work(ctx, headers, Gate::Creation)?;
     Ok(admission)
 }
 
@@ -161,7 +167,7 @@ pub fn check_content(ctx: &Ctx<'_>, content: &[u8], mime: &str) -> Result<(), Ap
     };
     abuse::content_policy(content, mime, &policy)?;
     abuse::dedup(
-        ctx.db(),
+        ctx.db()?,
         content,
         ctx.now(),
         ctx.cfg.get(&config::DEDUP_MAX)?,
@@ -172,6 +178,6 @@ pub fn check_content(ctx: &Ctx<'_>, content: &[u8], mime: &str) -> Result<(), Ap
 
 /// Counts a successful creation towards anti-flood.
 pub fn record_creation(ctx: &Ctx<'_>) -> Result<(), ApiError> {
-    abuse::record_creation(ctx.db(), ctx.now(), &flood_policy(ctx)?)?;
+    abuse::record_creation(ctx.db()?, ctx.now(), &flood_policy(ctx)?)?;
     Ok(())
 }

@@ -79,8 +79,9 @@ pub fn openapi() -> Response {
     resp
 }
 
+/// `GET /health`: whether the database can be prepared (opened, migrated).
 pub fn health(ctx: &Ctx<'_>) -> Response {
-    match ctx.prepare_db() {
+    match ctx.db() {
         Ok(_) => Response::json(200, &json!({ "status": "healthy", "database": "ok" })),
         Err(e) => {
             ctx.log_event(

@@ -3,30 +3,38 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Ctx, abuse, parse_int};
+use super::body::{self, Expected};
+use super::{Ctx, abuse, expiry_policy, parse_int};
 use crate::config;
-use crate::domain::identity::{self, Identity};
+use crate::domain::identity;
 use crate::domain::paste::{
-    self as domain, CreateRequest, ListRequest, PasteError, Policy, UpdateRequest, is_truthy,
+    self as domain, Access, CreateRequest, ListRequest, PasteError, Policy, UpdateRequest,
+    is_truthy,
 };
 use crate::domain::{mime, time::iso8601};
 use crate::error::ApiError;
-use crate::http::{BodyError, Headers, Request, Response};
+use crate::http::{Headers, Method, Request, Response};
 use crate::store::paste::PasteMeta;
 
 /// Headroom for JSON bodies (`{"content": ...}`): escapes make JSON longer
 /// than the content it carries; the decoded content gets the exact limit.
 const JSON_OVERHEAD: u64 = 64 * 1024;
 
-pub fn policy(ctx: &Ctx<'_>) -> Result<Policy, ApiError> {
+fn policy(ctx: &Ctx<'_>) -> Result<Policy, ApiError> {
     Ok(Policy {
         max_anon: ctx.cfg.get(&config::MAX_ANON)?,
         max_auth: ctx.cfg.get(&config::MAX_AUTH)?,
-        expiry_anon: ctx.cfg.get(&config::EXPIRY_ANON)?,
-        expiry_untrusted: ctx.cfg.get(&config::EXPIRY_UNTRUSTED)?,
-        expiry_trusted: ctx.cfg.get(&config::EXPIRY_TRUSTED)?,
-        max_expiry: ctx.cfg.get(&config::MAX_EXPIRY)?,
+        expiry: expiry_policy(ctx)?,
     })
+}
+
+/// A GET reads the paste; a HEAD only peeks (records nothing, never burns).
+fn access(req: &Request) -> Access {
+    if req.method == Method::Head {
+        Access::Peek
+    } else {
+        Access::Read
+    }
 }
 
 fn password(headers: &Headers) -> Option<Vec<u8>> {
@@ -46,53 +54,9 @@ fn display_name(headers: &Headers) -> Result<Option<String>, PasteError> {
     }
 }
 
-pub fn is_json(headers: &Headers) -> bool {
-    headers.get("content-type").is_some_and(|ct| {
-        ct.split(';')
-            .next()
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-    })
-}
-
-/// Reads the body, refusing early (from `Content-Length`) or as soon as it
-/// passes `cap` bytes, with the reference's 413 details.
-fn read_body(req: &mut Request, who: &Identity, max: u64, cap: u64) -> Result<Vec<u8>, ApiError> {
-    let too_large = |size: u64| PasteError::TooLarge {
-        size,
-        max,
-        authenticated: who.is_authenticated(),
-    };
-    if let Some(declared) = req
-        .headers
-        .get("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        && declared > cap
-    {
-        return Err(too_large(declared).into());
-    }
-    let body = std::mem::replace(&mut req.body, crate::http::Body::empty());
-    body.read(cap).map_err(|e| match e {
-        BodyError::TooLarge { received } => too_large(received).into(),
-        BodyError::Broken(detail) => {
-            let mut err = ApiError::bad_request("Request body could not be read");
-            err.internal = Some(detail);
-            err
-        }
-    })
-}
-
 /// The content of a JSON body `{"content": "..."}`.
-fn json_content(body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let value: Json = serde_json::from_slice(body).map_err(|_| {
-        ApiError::with_body(
-            400,
-            json!({
-                "error": "Invalid JSON body",
-                "hint": "Send {\"content\": \"...\"} or a raw body with --data-binary",
-            }),
-        )
-    })?;
-    match value.get("content") {
+fn json_content(bytes: &[u8], expected: Expected) -> Result<Vec<u8>, ApiError> {
+    match body::json(bytes, expected)?.get("content") {
         Some(Json::String(s)) => Ok(s.as_bytes().to_vec()),
         _ => Err(PasteError::NoContent.into()),
     }
@@ -108,18 +72,26 @@ pub fn create(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
         None
     };
     domain::check_create_headers(&who, password.as_deref(), display_name.as_deref())?;
-    ctx.prepare_db()?;
+    let db = ctx.db()?;
     let admission = abuse::admit(ctx, &req.headers, &who)?;
 
     let max = policy.max_size(&who);
-    let json = is_json(&req.headers);
+    let expected = Expected::Paste {
+        max,
+        authenticated: who.is_authenticated(),
+    };
+    let json = body::is_json(&req.headers);
     let cap = if json {
         max.saturating_mul(2).saturating_add(JSON_OVERHEAD)
     } else {
         max
     };
-    let body = read_body(&mut req, &who, max, cap)?;
-    let content = if json { json_content(&body)? } else { body };
+    let bytes = body::read(&mut req, cap, expected)?;
+    let content = if json {
+        json_content(&bytes, expected)?
+    } else {
+        bytes
+    };
     if content.is_empty() {
         return Err(PasteError::NoContent.into());
     }
@@ -139,7 +111,7 @@ pub fn create(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
         display_name,
     };
 
-    let meta = domain::create(ctx.db(), ctx.env.rng, ctx.now(), &who, &policy, create)?;
+    let meta = domain::create(db, ctx.rng(), ctx.now(), &who, &policy, create)?;
     abuse::record_creation(ctx)?;
 
     let mut body = Map::new();
@@ -171,14 +143,13 @@ fn insert_flags(body: &mut Map<String, Json>, meta: &PasteMeta) {
     }
 }
 
-pub fn metadata(ctx: &Ctx<'_>, req: &Request, id: &str, head: bool) -> Result<Response, ApiError> {
-    ctx.prepare_db()?;
+pub fn metadata(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response, ApiError> {
     let meta = domain::metadata(
-        ctx.db(),
+        ctx.db()?,
         ctx.now(),
         id,
         password(&req.headers).as_deref(),
-        !head,
+        access(req),
     )?;
     let mut body = Map::new();
     body.insert("id".into(), json!(meta.id));
@@ -191,14 +162,14 @@ pub fn metadata(ctx: &Ctx<'_>, req: &Request, id: &str, head: bool) -> Result<Re
     Ok(Response::json(200, &Json::Object(body)))
 }
 
-pub fn raw(ctx: &Ctx<'_>, req: &Request, id: &str, head: bool) -> Result<Response, ApiError> {
-    ctx.prepare_db()?;
+pub fn raw(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response, ApiError> {
+    let access = access(req);
     let raw = domain::raw(
-        ctx.db(),
+        ctx.db()?,
         ctx.now(),
         id,
         password(&req.headers).as_deref(),
-        head,
+        access,
     )?;
     let mut resp = Response::new(200).with_header("content-type", raw.meta.mime_type.as_str());
     if mime::is_inline(&raw.meta.mime_type) {
@@ -207,7 +178,7 @@ pub fn raw(ctx: &Ctx<'_>, req: &Request, id: &str, head: bool) -> Result<Respons
     if raw.burned {
         resp.headers.set("x-burn-after-read", "true");
     }
-    if head {
+    if access == Access::Peek {
         // What a GET would send, so clients learn the size without downloading.
         resp.headers
             .set("content-length", raw.meta.size.to_string());
@@ -227,7 +198,11 @@ pub fn update(ctx: &Ctx<'_>, mut req: Request, id: &str) -> Result<Response, Api
     }
     let policy = policy(ctx)?;
     let max = policy.max_size(&who);
-    let body = read_body(&mut req, &who, max, max)?;
+    let expected = Expected::Paste {
+        max,
+        authenticated: who.is_authenticated(),
+    };
+    let body = body::read(&mut req, max, expected)?;
     let flag = |name: &str| req.headers.get(name).is_some_and(is_truthy);
     let update = UpdateRequest {
         content: (!body.is_empty())
@@ -238,8 +213,7 @@ pub fn update(ctx: &Ctx<'_>, mut req: Request, id: &str) -> Result<Response, Api
         remove_display_name: flag("x-remove-display-name"),
         extend_expiry: req.headers.get("x-extend-expiry").map(str::to_owned),
     };
-    ctx.prepare_db()?;
-    let meta = domain::update(ctx.db(), ctx.env.rng, ctx.now(), &who, &policy, id, update)?;
+    let meta = domain::update(ctx.db()?, ctx.rng(), ctx.now(), &who, &policy, id, update)?;
     let mut body = Map::new();
     body.insert("id".into(), json!(meta.id));
     body.insert("size".into(), json!(meta.size));
@@ -251,8 +225,7 @@ pub fn update(ctx: &Ctx<'_>, mut req: Request, id: &str) -> Result<Response, Api
 
 pub fn delete(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response, ApiError> {
     let who = ctx.identity(&req.headers)?;
-    ctx.prepare_db()?;
-    domain::delete(ctx.db(), ctx.now(), &who, id)?;
+    domain::delete(ctx.db()?, ctx.now(), &who, id)?;
     Ok(Response::json(200, &json!({ "message": "Paste deleted" })))
 }
 
@@ -269,8 +242,7 @@ pub fn list(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
     if query.mime_glob.as_ref().is_some_and(|g| g.len() > 255) {
         return Err(ApiError::bad_request("Invalid type: pattern too long"));
     }
-    ctx.prepare_db()?;
-    let (pastes, total, filter) = domain::list(ctx.db(), ctx.now(), &who, query)?;
+    let (pastes, total, filter) = domain::list(ctx.db()?, ctx.now(), &who, query)?;
     let items: Vec<Json> = pastes
         .iter()
         .map(|p| {

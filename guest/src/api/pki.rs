@@ -4,16 +4,34 @@
 
 use serde_json::{Value as Json, json};
 
-use super::{Ctx, abuse};
+use super::Ctx;
+use super::abuse::{self, Gate};
+use super::body::{self, Expected};
 use crate::config;
 use crate::domain::identity::{self, Identity};
 use crate::domain::pki::{self as domain, PkiError, Settings};
 use crate::domain::x509::{IssuedCert, KEY_ALGORITHM};
 use crate::error::ApiError;
-use crate::http::{BodyError, Request, Response};
+use crate::http::{Request, Response};
 
 /// Largest JSON body a PKI route reads (`{"common_name": ...}`).
 const MAX_BODY: u64 = 8 * 1024;
+
+/// The certificate work a PKI error interrupted: the reference calls a
+/// cryptographic failure of `/register` one of generation, and any other
+/// (the CA, `/pki/issue`) one of issuance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertWork {
+    Issuance,
+    Generation,
+}
+
+/// A PKI error with the work it interrupted, for `error.rs` to word.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertFailure {
+    pub work: CertWork,
+    pub error: PkiError,
+}
 
 fn settings(ctx: &Ctx<'_>) -> Result<Settings, ApiError> {
     let days = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
@@ -34,28 +52,11 @@ fn require_enabled(ctx: &Ctx<'_>) -> Result<(), ApiError> {
 
 /// `common_name` from an optional JSON body; an empty body has none.
 fn requested_common_name(req: &mut Request) -> Result<Option<String>, ApiError> {
-    let body = std::mem::replace(&mut req.body, crate::http::Body::empty());
-    let bytes = body.read(MAX_BODY).map_err(|e| match e {
-        BodyError::TooLarge { .. } => ApiError::bad_request("Request body too large"),
-        BodyError::Broken(detail) => {
-            let mut err = ApiError::bad_request("Request body could not be read");
-            err.internal = Some(detail);
-            err
-        }
-    })?;
+    let bytes = body::read(req, MAX_BODY, Expected::CommonName)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let value: Json = serde_json::from_slice(&bytes).map_err(|_| {
-        ApiError::with_body(
-            400,
-            json!({
-                "error": "Invalid JSON body",
-                "hint": "Send {\"common_name\": \"...\"} or no body",
-            }),
-        )
-    })?;
-    match value.get("common_name") {
+    match body::json(&bytes, Expected::CommonName)?.get("common_name") {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(name)) => Ok(domain::common_name(Some(name))?),
         Some(_) => Err(PkiError::CommonNameInvalid("must be a string").into()),
@@ -67,8 +68,7 @@ pub fn status(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     if !ctx.cfg.get(&config::PKI_ENABLED)? {
         return Ok(Response::json(200, &json!({ "enabled": false })));
     }
-    ctx.prepare_db()?;
-    let body = match crate::store::pki::ca(ctx.db())? {
+    let body = match crate::store::pki::ca(ctx.db()?)? {
         None => json!({
             "enabled": true,
             "ca_exists": false,
@@ -92,8 +92,7 @@ pub fn create_ca(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> 
     require_enabled(ctx)?;
     let name = requested_common_name(&mut req)?.unwrap_or_else(|| domain::DEFAULT_CA_NAME.into());
     let settings = settings(ctx)?;
-    ctx.prepare_db()?;
-    let ca = domain::create_ca(ctx.db(), ctx.env.rng, ctx.now(), &settings, &name)?;
+    let ca = domain::create_ca(ctx.db()?, ctx.rng(), ctx.now(), &settings, &name)?;
     let who = ctx.identity(&req.headers)?;
     ctx.audit(
         &req.headers,
@@ -117,8 +116,7 @@ pub fn create_ca(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> 
 /// `GET /pki/ca.crt`: the CA certificate as PEM, for trust stores.
 pub fn ca_certificate(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     require_enabled(ctx)?;
-    ctx.prepare_db()?;
-    let ca = crate::store::pki::ca(ctx.db())?.ok_or(PkiError::NoCa)?;
+    let ca = crate::store::pki::ca(ctx.db()?)?.ok_or(PkiError::NoCa)?;
     let mut resp = Response::new(200).with_header("content-type", "application/x-pem-file");
     resp.body = ca.certificate_pem.into_bytes();
     Ok(resp)
@@ -130,13 +128,13 @@ pub fn issue(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
     require_enabled(ctx)?;
     let name = requested_common_name(&mut req)?.ok_or(PkiError::CommonNameRequired)?;
     let who = ctx.identity(&req.headers)?;
-    ctx.prepare_db()?;
-    let ca = crate::store::pki::ca(ctx.db())?.ok_or(PkiError::NoCa)?;
+    let db = ctx.db()?;
+    let ca = crate::store::pki::ca(db)?.ok_or(PkiError::NoCa)?;
     let settings = settings(ctx)?;
     let admission = abuse::rate_limit(ctx, &req.headers, &who)?;
     let (cert, key) = domain::issue(
-        ctx.db(),
-        ctx.env.rng,
+        db,
+        ctx.rng(),
         ctx.now(),
         &settings,
         &ca,
@@ -171,8 +169,7 @@ pub fn list(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
             &json!({ "certificates": [], "count": 0 }),
         ));
     };
-    ctx.prepare_db()?;
-    let certs = crate::store::pki::certs_of(ctx.db(), fingerprint)?;
+    let certs = crate::store::pki::certs_of(ctx.db()?, fingerprint)?;
     let items: Vec<Json> = certs
         .iter()
         .map(|c| {
@@ -197,8 +194,7 @@ pub fn list(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
 pub fn revoke(ctx: &Ctx<'_>, req: &Request, serial: &str) -> Result<Response, ApiError> {
     require_enabled(ctx)?;
     let who = ctx.identity(&req.headers)?;
-    ctx.prepare_db()?;
-    let cert = domain::revoke(ctx.db(), ctx.now(), &who, serial)?;
+    let cert = domain::revoke(ctx.db()?, ctx.now(), &who, serial)?;
     ctx.audit(
         &req.headers,
         &who,
@@ -220,23 +216,19 @@ pub fn register(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
     if settings.ca_password.is_empty() {
         return Err(PkiError::PasswordNotConfigured.into());
     }
-    ctx.prepare_db()?;
-    abuse::registration_pow(ctx, &req.headers)?;
+    let db = ctx.db()?;
+    abuse::proof_of_work(ctx, &req.headers, Gate::Registration)?;
     let registration = domain::register(
-        ctx.db(),
-        ctx.env.rng,
+        db,
+        ctx.rng(),
         ctx.now(),
         &settings,
         name,
         who.fingerprint.as_deref(),
     )
-    .map_err(|e| match e {
-        PkiError::Crypto(detail) => {
-            let mut err = ApiError::new(500, "Certificate generation failed");
-            err.internal = Some(detail);
-            err
-        }
-        other => other.into(),
+    .map_err(|error| CertFailure {
+        work: CertWork::Generation,
+        error,
     })?;
     let cert = &registration.cert;
     audit_issued(

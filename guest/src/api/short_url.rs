@@ -3,13 +3,14 @@
 
 use serde_json::{Map, Value as Json, json};
 
-use super::{Ctx, abuse, parse_int, paste::is_json};
+use super::body::{self, Expected};
+use super::{Ctx, abuse, expiry_policy, parse_int};
 use crate::config;
-use crate::domain::abuse::{self as abuse_rules, AbuseError};
+use crate::domain::abuse as abuse_rules;
 use crate::domain::identity;
 use crate::domain::short_url::{self as domain, ShortUrlError};
 use crate::error::ApiError;
-use crate::http::{BodyError, Request, Response};
+use crate::http::{Request, Response};
 use crate::store::short_url::ShortUrl;
 
 /// A JSON string may escape each character as `\uXXXX`: six bytes per byte
@@ -17,13 +18,10 @@ use crate::store::short_url::ShortUrl;
 const JSON_FACTOR: u64 = 6;
 const JSON_OVERHEAD: u64 = 4096;
 
-/// Separates URL hashes from paste-content hashes in the dedup table, so a
-/// paste that happens to hold a URL does not count against shortening it.
-const DEDUP_DOMAIN: &[u8] = b"short-url\0";
-
 /// The target URL from a JSON `{"url": ...}` or a raw text body.
 fn read_target(req: &mut Request, max: u64) -> Result<String, ApiError> {
-    let json = is_json(&req.headers);
+    let expected = Expected::Url { max };
+    let json = body::is_json(&req.headers);
     let cap = if json {
         max.saturating_mul(JSON_FACTOR)
             .saturating_add(JSON_OVERHEAD)
@@ -31,35 +29,9 @@ fn read_target(req: &mut Request, max: u64) -> Result<String, ApiError> {
         // Room for the surrounding whitespace that is trimmed later.
         max.saturating_add(JSON_OVERHEAD)
     };
-    let too_long = || ApiError::from(ShortUrlError::TooLong { max });
-    if req
-        .headers
-        .get("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-        .is_some_and(|declared| declared > cap)
-    {
-        return Err(too_long());
-    }
-    let body = std::mem::replace(&mut req.body, crate::http::Body::empty());
-    let bytes = body.read(cap).map_err(|e| match e {
-        BodyError::TooLarge { .. } => too_long(),
-        BodyError::Broken(detail) => {
-            let mut err = ApiError::bad_request("Request body could not be read");
-            err.internal = Some(detail);
-            err
-        }
-    })?;
+    let bytes = body::read(req, cap, expected)?;
     if json {
-        let value: Json = serde_json::from_slice(&bytes).map_err(|_| {
-            ApiError::with_body(
-                400,
-                json!({
-                    "error": "Invalid JSON body",
-                    "hint": "Send {\"url\": \"https://...\"} or the URL as a raw body",
-                }),
-            )
-        })?;
-        match value.get("url") {
+        match body::json(&bytes, expected)?.get("url") {
             Some(Json::String(url)) => Ok(url.clone()),
             _ => Err(ShortUrlError::NoUrl.into()),
         }
@@ -76,16 +48,21 @@ pub fn create(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
     let max = ctx.cfg.get(&config::SHORT_URL_MAX)?;
     let raw = read_target(&mut req, max)?;
     let target = domain::validate_target(&raw, max)?;
-    ctx.prepare_db()?;
+    let db = ctx.db()?;
     let admission = abuse::admit(ctx, &req.headers, &who)?;
-    dedup(ctx, &target)?;
-    let policy = super::paste::policy(ctx)?;
+    abuse_rules::dedup_url(
+        db,
+        &target,
+        ctx.now(),
+        ctx.cfg.get(&config::DEDUP_MAX)?,
+        ctx.cfg.get(&config::DEDUP_WINDOW)?,
+    )?;
     let url = domain::create(
-        ctx.db(),
-        ctx.env.rng,
+        db,
+        ctx.rng(),
         ctx.now(),
         &who,
-        &policy,
+        &expiry_policy(ctx)?,
         target,
         req.headers.get("x-expiry"),
     )?;
@@ -105,36 +82,12 @@ pub fn create(ctx: &Ctx<'_>, mut req: Request) -> Result<Response, ApiError> {
     Ok(resp)
 }
 
-/// The duplicate-URL limit: `dedup_max` shortenings of one URL per window.
-fn dedup(ctx: &Ctx<'_>, target: &str) -> Result<(), ApiError> {
-    let key = [DEDUP_DOMAIN, target.as_bytes()].concat();
-    abuse_rules::dedup(
-        ctx.db(),
-        &key,
-        ctx.now(),
-        ctx.cfg.get(&config::DEDUP_MAX)?,
-        ctx.cfg.get(&config::DEDUP_WINDOW)?,
-    )
-    .map_err(|e| match e {
-        AbuseError::Duplicate { count, window } => ApiError::with_body(
-            429,
-            json!({
-                "error": "Duplicate URL rate limit exceeded",
-                "count": count,
-                "window_seconds": window,
-            }),
-        ),
-        other => other.into(),
-    })
-}
-
 /// `GET|HEAD /s/{id}`: 302 to the target; every access counts, HEAD too.
 pub fn redirect(ctx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
     if !domain::is_valid_id(id) {
         return Err(ShortUrlError::InvalidId.into());
     }
-    ctx.prepare_db()?;
-    let target = domain::redirect(ctx.db(), ctx.now(), id)?;
+    let target = domain::redirect(ctx.db()?, ctx.now(), id)?;
     Ok(Response::new(302).with_header("location", target))
 }
 
@@ -144,8 +97,7 @@ pub fn info(ctx: &Ctx<'_>, id: &str) -> Result<Response, ApiError> {
     if !domain::is_valid_id(id) {
         return Err(ShortUrlError::InvalidId.into());
     }
-    ctx.prepare_db()?;
-    let url = domain::info(ctx.db(), ctx.now(), id)?;
+    let url = domain::info(ctx.db()?, ctx.now(), id)?;
     Ok(Response::json(
         200,
         &json!({
@@ -167,8 +119,7 @@ pub fn delete(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response, ApiErr
         return Err(ShortUrlError::InvalidId.into());
     }
     let who = ctx.identity(&req.headers)?;
-    ctx.prepare_db()?;
-    domain::delete(ctx.db(), ctx.now(), &who, id)?;
+    domain::delete(ctx.db()?, ctx.now(), &who, id)?;
     Ok(Response::json(
         200,
         &json!({ "message": "Short URL deleted" }),
@@ -183,8 +134,7 @@ pub fn list(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
     if !who.is_authenticated() {
         return Err(ShortUrlError::AuthenticationRequired.into());
     }
-    ctx.prepare_db()?;
-    let (urls, total, limit, offset) = domain::list(ctx.db(), ctx.now(), &who, limit, offset)?;
+    let (urls, total, limit, offset) = domain::list(ctx.db()?, ctx.now(), &who, limit, offset)?;
     let items = urls
         .iter()
         .map(|u| list_item(ctx, u))

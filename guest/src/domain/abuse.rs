@@ -20,7 +20,13 @@ pub enum AbuseError {
     /// A proof-of-work solution that was already used.
     Replayed,
     RateLimited(RateStatus),
+    /// The same paste content, more than `count` times in `window` seconds.
     Duplicate {
+        count: u64,
+        window: i64,
+    },
+    /// The same URL shortened more than `count` times in `window` seconds.
+    DuplicateUrl {
         count: u64,
         window: i64,
     },
@@ -148,8 +154,12 @@ pub fn record_creation(db: &dyn Sql, now: i64, p: &FloodPolicy) -> Result<(), St
     Ok(())
 }
 
-/// Counts one submission of `content`; past `max` identical ones per `window`
-/// seconds it is refused. `max` 0 disables the check.
+/// Separates URL hashes from paste-content hashes in the dedup table, so a
+/// paste that happens to hold a URL does not count against shortening it.
+const URL_DEDUP_DOMAIN: &[u8] = b"short-url\0";
+
+/// Counts one submission of paste `content`; past `max` identical ones per
+/// `window` seconds it is refused. `max` 0 disables the check.
 pub fn dedup(
     db: &dyn Sql,
     content: &[u8],
@@ -157,16 +167,44 @@ pub fn dedup(
     max: u64,
     window: i64,
 ) -> Result<(), AbuseError> {
-    if max == 0 {
-        return Ok(());
-    }
-    let hash = hex(&Sha256::digest(content));
-    let w = store::dedup_hit(db, &hash, now, window)?;
-    if u64::try_from(w.count).unwrap_or(u64::MAX) > max {
+    if over_dedup_limit(db, content, now, max, window)? {
         Err(AbuseError::Duplicate { count: max, window })
     } else {
         Ok(())
     }
+}
+
+/// [`dedup`] for a URL to shorten, counted apart from paste content.
+pub fn dedup_url(
+    db: &dyn Sql,
+    url: &str,
+    now: i64,
+    max: u64,
+    window: i64,
+) -> Result<(), AbuseError> {
+    let key = [URL_DEDUP_DOMAIN, url.as_bytes()].concat();
+    if over_dedup_limit(db, &key, now, max, window)? {
+        Err(AbuseError::DuplicateUrl { count: max, window })
+    } else {
+        Ok(())
+    }
+}
+
+/// Counts one submission of `key` and says whether it is past `max` per
+/// `window` (never, and nothing counted, when `max` is 0).
+fn over_dedup_limit(
+    db: &dyn Sql,
+    key: &[u8],
+    now: i64,
+    max: u64,
+    window: i64,
+) -> Result<bool, StoreError> {
+    if max == 0 {
+        return Ok(false);
+    }
+    let hash = hex(&Sha256::digest(key));
+    let w = store::dedup_hit(db, &hash, now, window)?;
+    Ok(u64::try_from(w.count).unwrap_or(u64::MAX) > max)
 }
 
 /// The content policies that need no database.
@@ -332,6 +370,22 @@ mod tests {
         dedup(&db, b"other", 1, 3, 3600).unwrap();
         dedup(&db, b"same", 3600, 3, 3600).unwrap();
         dedup(&db, b"same", 1, 0, 3600).unwrap();
+    }
+
+    #[test]
+    fn urls_are_deduplicated_apart_from_paste_content() {
+        let db = db();
+        dedup_url(&db, "https://a.example/", 0, 1, 3600).unwrap();
+        // The same text as paste content is another count.
+        dedup(&db, b"https://a.example/", 0, 1, 3600).unwrap();
+        assert_eq!(
+            dedup_url(&db, "https://a.example/", 1, 1, 3600),
+            Err(AbuseError::DuplicateUrl {
+                count: 1,
+                window: 3600
+            })
+        );
+        dedup_url(&db, "https://a.example/", 1, 0, 3600).unwrap();
     }
 
     #[test]

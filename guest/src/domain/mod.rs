@@ -5,6 +5,7 @@
 //! build responses (that is `api`), and never write SQL (that is `store`).
 
 pub mod abuse;
+pub mod expiry;
 pub mod identity;
 pub mod mime;
 pub mod password;

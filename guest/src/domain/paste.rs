@@ -1,10 +1,11 @@
-//! Paste rules: ids, size limits, expiry by trust level, burn-after-read,
-//! passwords, display names, ownership.
+//! Paste rules: ids, size limits, burn-after-read, passwords, display names,
+//! ownership. Lifetimes follow the shared rule of [`crate::domain::expiry`].
 //!
 //! Order matters for cost: every cheap check runs before the PBKDF2 hash, and
 //! every state change is one statement in `store::paste`.
 
-use crate::domain::identity::{Identity, Trust};
+use crate::domain::expiry::ExpiryPolicy;
+use crate::domain::identity::Identity;
 use crate::domain::{Rng, hex, mime, password};
 use crate::store::paste::{
     self as store, Change, InsertError, ListFilter, NewPaste, PasteMeta, PasteUpdate,
@@ -60,10 +61,7 @@ impl From<StoreError> for PasteError {
 pub struct Policy {
     pub max_anon: u64,
     pub max_auth: u64,
-    pub expiry_anon: i64,
-    pub expiry_untrusted: i64,
-    pub expiry_trusted: i64,
-    pub max_expiry: i64,
+    pub expiry: ExpiryPolicy,
 }
 
 impl Policy {
@@ -73,20 +71,6 @@ impl Policy {
             self.max_auth
         } else {
             self.max_anon
-        }
-    }
-
-    /// Seconds until expiry: `X-Expiry` if it is a positive number (capped at
-    /// `max_expiry`), otherwise the default of the client's trust level.
-    pub fn lifetime(&self, trust: Trust, requested: Option<&str>) -> i64 {
-        let default = match trust {
-            Trust::Anonymous => self.expiry_anon,
-            Trust::Untrusted => self.expiry_untrusted,
-            Trust::Trusted => self.expiry_trusted,
-        };
-        match requested.and_then(|r| r.trim().parse::<i64>().ok()) {
-            Some(secs) if secs > 0 => secs.min(self.max_expiry),
-            _ => default,
         }
     }
 
@@ -190,7 +174,7 @@ pub fn create(
         (Some(_), Some(raw)) => Some(validate_display_name(raw)?).filter(|n| !n.is_empty()),
         _ => None,
     };
-    let expires_at = now + policy.lifetime(who.trust, req.expiry.as_deref());
+    let expires_at = now + policy.expiry.lifetime(who.trust, req.expiry.as_deref());
     let password_hash = req
         .password
         .as_deref()
@@ -257,21 +241,30 @@ fn check_password(meta: &PasteMeta, sent: Option<&[u8]>) -> Result<(), PasteErro
     }
 }
 
-/// Metadata for `GET|HEAD /{id}`; GET records the access, HEAD does not.
+/// What a read may change: a GET reads, a HEAD only peeks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Records the access; a raw read returns the content and burns a
+    /// burn-after-read paste (exactly one reader gets it).
+    Read,
+    /// Changes nothing and returns no content: headers only.
+    Peek,
+}
+
+/// Metadata for `GET|HEAD /{id}`; a read records the access, a peek does not.
 pub fn metadata(
     db: &dyn Sql,
     now: i64,
     id: &str,
     password: Option<&[u8]>,
-    record_access: bool,
+    access: Access,
 ) -> Result<PasteMeta, PasteError> {
     if !is_valid_id(id) {
         return Err(PasteError::InvalidId);
     }
-    let meta = if record_access {
-        store::touch(db, id, now)?
-    } else {
-        store::meta(db, id, now)?
+    let meta = match access {
+        Access::Read => store::touch(db, id, now)?,
+        Access::Peek => store::meta(db, id, now)?,
     }
     .ok_or(PasteError::NotFound)?;
     check_password(&meta, password)?;
@@ -282,25 +275,25 @@ pub fn metadata(
 #[derive(Debug)]
 pub struct RawPaste {
     pub meta: PasteMeta,
-    /// Empty for HEAD.
+    /// Empty for a peek.
     pub content: Vec<u8>,
     /// This read deleted the paste.
     pub burned: bool,
 }
 
-/// Content for `GET /{id}/raw` (burns a burn-after-read paste: exactly one
-/// reader gets it) or headers only for HEAD (never burns).
+/// Content for `GET /{id}/raw` (a read: burns a burn-after-read paste) or the
+/// headers alone for HEAD (a peek: never burns).
 pub fn raw(
     db: &dyn Sql,
     now: i64,
     id: &str,
     password: Option<&[u8]>,
-    head: bool,
+    access: Access,
 ) -> Result<RawPaste, PasteError> {
     if !is_valid_id(id) {
         return Err(PasteError::InvalidId);
     }
-    if head {
+    if access == Access::Peek {
         let meta = store::meta(db, id, now)?.ok_or(PasteError::NotFound)?;
         check_password(&meta, password)?;
         return Ok(RawPaste {
@@ -424,7 +417,7 @@ pub fn update(
                 name: "X-Extend-Expiry",
                 reason: "must be a positive number of seconds".into(),
             })?;
-        changes.extend = Some((seconds.min(policy.max_expiry), now + policy.max_expiry));
+        changes.extend = Some((seconds.min(policy.expiry.max), now + policy.expiry.max));
     }
     if changes.is_empty() && new_password.is_none() {
         return Err(PasteError::NoUpdates);
@@ -509,10 +502,12 @@ mod tests {
         Policy {
             max_anon: 100,
             max_auth: 1000,
-            expiry_anon: 86_400,
-            expiry_untrusted: 604_800,
-            expiry_trusted: 2_592_000,
-            max_expiry: 7_776_000,
+            expiry: ExpiryPolicy {
+                anonymous: 86_400,
+                untrusted: 604_800,
+                trusted: 2_592_000,
+                max: 7_776_000,
+            },
         }
     }
 
@@ -531,19 +526,6 @@ mod tests {
             mime_type: mime::detect(&content, None),
             content,
             ..CreateRequest::default()
-        }
-    }
-
-    #[test]
-    fn lifetime_follows_trust_and_caps_requests() {
-        let p = policy();
-        assert_eq!(p.lifetime(Trust::Anonymous, None), 86_400);
-        assert_eq!(p.lifetime(Trust::Untrusted, None), 604_800);
-        assert_eq!(p.lifetime(Trust::Trusted, None), 2_592_000);
-        assert_eq!(p.lifetime(Trust::Anonymous, Some("3600")), 3600);
-        assert_eq!(p.lifetime(Trust::Anonymous, Some("999999999")), 7_776_000);
-        for bad in ["-5", "0", "soon", "", "1e3", "3600.5"] {
-            assert_eq!(p.lifetime(Trust::Untrusted, Some(bad)), 604_800, "{bad}");
         }
     }
 
@@ -595,10 +577,10 @@ mod tests {
         assert_eq!(meta.mime_type, "text/plain");
         assert_eq!(meta.expires_at, 1000 + 86_400);
         assert_eq!(meta.owner, None);
-        let raw = raw(&db, 1001, &meta.id, None, false).unwrap();
+        let raw = raw(&db, 1001, &meta.id, None, Access::Read).unwrap();
         assert_eq!(raw.content, b"hello");
         assert!(!raw.burned);
-        let again = metadata(&db, 1002, &meta.id, None, true).unwrap();
+        let again = metadata(&db, 1002, &meta.id, None, Access::Read).unwrap();
         assert_eq!(again.size, 5);
         assert_eq!(again.last_accessed, 1002);
     }
@@ -631,7 +613,7 @@ mod tests {
         let meta = create(&db, &rng, 0, &who, &policy(), text("second")).unwrap();
         assert_eq!(meta.id, "0101010101010101");
         assert_eq!(
-            raw(&db, 0, &meta.id, None, false).unwrap().content,
+            raw(&db, 0, &meta.id, None, Access::Read).unwrap().content,
             b"second"
         );
         // When every draw collides the request fails cleanly.
@@ -695,9 +677,9 @@ mod tests {
         let mut req = text("short-lived");
         req.expiry = Some("10".into());
         let meta = create(&db, &rng, 100, &Identity::anonymous(), &policy(), req).unwrap();
-        assert!(metadata(&db, 109, &meta.id, None, false).is_ok());
+        assert!(metadata(&db, 109, &meta.id, None, Access::Peek).is_ok());
         assert_eq!(
-            metadata(&db, 110, &meta.id, None, false),
+            metadata(&db, 110, &meta.id, None, Access::Peek),
             Err(PasteError::NotFound)
         );
         assert_eq!(cleanup(&db, 109).unwrap(), 0);
@@ -718,13 +700,13 @@ mod tests {
             req,
         )
         .unwrap();
-        assert!(raw(&db, 1, &meta.id, None, true).is_ok());
-        assert!(metadata(&db, 1, &meta.id, None, true).is_ok());
-        let first = raw(&db, 1, &meta.id, None, false).unwrap();
+        assert!(raw(&db, 1, &meta.id, None, Access::Peek).is_ok());
+        assert!(metadata(&db, 1, &meta.id, None, Access::Read).is_ok());
+        let first = raw(&db, 1, &meta.id, None, Access::Read).unwrap();
         assert_eq!(first.content, b"secret");
         assert!(first.burned);
         assert_eq!(
-            raw(&db, 1, &meta.id, None, false).unwrap_err(),
+            raw(&db, 1, &meta.id, None, Access::Read).unwrap_err(),
             PasteError::NotFound
         );
     }
@@ -753,7 +735,7 @@ mod tests {
                     let (path, id) = (&path, &id);
                     s.spawn(move || {
                         let db = NativeSqlite::open(path);
-                        match raw(&db, 1, id, None, false) {
+                        match raw(&db, 1, id, None, Access::Read) {
                             Ok(r) => {
                                 assert_eq!(r.content, b"only once");
                                 1
@@ -789,19 +771,19 @@ mod tests {
         let stored = meta.password_hash.clone().unwrap();
         assert!(!stored.contains("hunter2"));
         assert_eq!(
-            metadata(&db, 1, &meta.id, None, true),
+            metadata(&db, 1, &meta.id, None, Access::Read),
             Err(PasteError::PasswordRequired)
         );
         assert_eq!(
-            metadata(&db, 1, &meta.id, Some(b"wrong"), true),
+            metadata(&db, 1, &meta.id, Some(b"wrong"), Access::Read),
             Err(PasteError::InvalidPassword)
         );
         assert_eq!(
-            raw(&db, 1, &meta.id, None, false).unwrap_err(),
+            raw(&db, 1, &meta.id, None, Access::Read).unwrap_err(),
             PasteError::PasswordRequired
         );
         assert_eq!(
-            raw(&db, 1, &meta.id, Some(b"hunter2"), false)
+            raw(&db, 1, &meta.id, Some(b"hunter2"), Access::Read)
                 .unwrap()
                 .content,
             b"protected"
@@ -849,7 +831,10 @@ mod tests {
         );
         let updated = update(&db, &rng, 1, &owner, &policy(), &meta.id, upd()).unwrap();
         assert_eq!(updated.size, 2);
-        assert_eq!(raw(&db, 2, &meta.id, None, false).unwrap().content, b"v2");
+        assert_eq!(
+            raw(&db, 2, &meta.id, None, Access::Read).unwrap().content,
+            b"v2"
+        );
         assert_eq!(
             delete(&db, 3, &other, &meta.id),
             Err(PasteError::PermissionDenied)

@@ -9,8 +9,8 @@
 use url::Url;
 
 use crate::domain::Rng;
+use crate::domain::expiry::ExpiryPolicy;
 use crate::domain::identity::Identity;
-use crate::domain::paste::Policy;
 use crate::store::short_url::{self as store, ShortUrl};
 use crate::store::{Sql, StoreError};
 
@@ -122,7 +122,7 @@ pub fn create(
     rng: &dyn Rng,
     now: i64,
     who: &Identity,
-    policy: &Policy,
+    expiry_policy: &ExpiryPolicy,
     target: String,
     expiry: Option<&str>,
 ) -> Result<ShortUrl, ShortUrlError> {
@@ -133,7 +133,7 @@ pub fn create(
         created_at: now,
         last_accessed: None,
         access_count: 0,
-        expires_at: now + policy.lifetime(who.trust, expiry),
+        expires_at: now + expiry_policy.lifetime(who.trust, expiry),
     };
     for _ in 0..ID_ATTEMPTS {
         if store::insert(db, &url)? {
@@ -345,14 +345,12 @@ mod tests {
         db
     }
 
-    fn policy() -> Policy {
-        Policy {
-            max_anon: 1,
-            max_auth: 1,
-            expiry_anon: 100,
-            expiry_untrusted: 200,
-            expiry_trusted: 300,
-            max_expiry: 1000,
+    fn policy() -> ExpiryPolicy {
+        ExpiryPolicy {
+            anonymous: 100,
+            untrusted: 200,
+            trusted: 300,
+            max: 1000,
         }
     }
 

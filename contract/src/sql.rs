@@ -87,7 +87,7 @@ mod sqlite {
         params: &[Value],
     ) -> rusqlite::Result<Rows> {
         let mut stmt = conn.prepare_cached(sql)?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let bound = params.iter().map(|v| {
             ToSqlOutput::Borrowed(match v {
                 Value::Null => ValueRef::Null,

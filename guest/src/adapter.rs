@@ -172,19 +172,14 @@ impl BodyStream for WasiBody {
 }
 
 fn send(out: ResponseOutparam, answer: Answer) {
-    let Answer {
-        response:
-            Response {
-                status,
-                mut headers,
-                body,
-            },
+    let (
+        Response {
+            status,
+            headers,
+            body,
+        },
         head,
-    } = answer;
-    // A HEAD answer keeps the Content-Length of the GET the router gave it.
-    if !head {
-        headers.set("content-length", body.len().to_string());
-    }
+    ) = answer.into_framed();
     let entries = headers.into_vec();
     let fields = Fields::from_list(&entries).unwrap_or_else(|_| Fields::new());
     let resp = OutgoingResponse::new(fields);

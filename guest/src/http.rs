@@ -247,22 +247,6 @@ impl Response {
         self.headers.set(name, value);
         self
     }
-
-    /// Sets `Content-Length` to the body's length before sending, keeping
-    /// the one a HEAD answer of [`crate::router::handle`] carries (the length
-    /// a GET would have, with an empty body). Returns whether it kept it.
-    ///
-    /// For callers holding a bare response (the native benchmark server), so
-    /// it infers a HEAD answer from that shape; the component's adapter reads
-    /// [`crate::router::Answer::head`] instead.
-    pub fn set_content_length(&mut self) -> bool {
-        let head_only = self.body.is_empty() && self.headers.contains("content-length");
-        if !head_only {
-            self.headers
-                .set("content-length", self.body.len().to_string());
-        }
-        head_only
-    }
 }
 
 #[cfg(test)]

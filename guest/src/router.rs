@@ -7,36 +7,11 @@
 use serde_json::json;
 
 use crate::api::{Ctx, Env, abuse, info, paste, pki, short_url};
+use wasmpaste_contract::http::{SECURITY_HEADERS, is_acceptable_request_id};
+
 use crate::domain::uuid_v4;
 use crate::error::ApiError;
 use crate::http::{Method, Request, Response};
-
-/// Sent on every response (the reference's list, verbatim).
-const SECURITY_HEADERS: &[(&str, &str)] = &[
-    ("x-content-type-options", "nosniff"),
-    ("x-frame-options", "DENY"),
-    ("referrer-policy", "strict-origin-when-cross-origin"),
-    (
-        "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'",
-    ),
-    (
-        "permissions-policy",
-        "geolocation=(), microphone=(), camera=()",
-    ),
-    (
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    ),
-    (
-        "cache-control",
-        "no-store, no-cache, must-revalidate, private",
-    ),
-    ("pragma", "no-cache"),
-];
-
-/// Longest client-supplied request id echoed back; longer ones are replaced.
-const MAX_REQUEST_ID_LEN: usize = 128;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route<'p> {
@@ -145,6 +120,21 @@ pub struct Answer {
     pub head: bool,
 }
 
+impl Answer {
+    /// The response as it goes on the wire, and whether it answers a HEAD:
+    /// `Content-Length` is the body's, except on a HEAD answer, which keeps
+    /// the length a GET would have and sends no body.
+    pub fn into_framed(self) -> (Response, bool) {
+        let Self { mut response, head } = self;
+        if !head {
+            response
+                .headers
+                .set("content-length", response.body.len().to_string());
+        }
+        (response, head)
+    }
+}
+
 /// Handles one request; never fails: every error becomes a JSON response.
 pub fn answer(env: &Env<'_>, req: Request) -> Answer {
     let head = req.method == Method::Head;
@@ -169,8 +159,7 @@ pub fn answer(env: &Env<'_>, req: Request) -> Answer {
     }
 }
 
-/// [`answer`]'s response alone: for tests and fuzzers, and for the native
-/// benchmark server, which frames it with [`Response::set_content_length`].
+/// [`answer`]'s response alone: for tests and fuzzers.
 pub fn handle(env: &Env<'_>, req: Request) -> Response {
     answer(env, req).response
 }
@@ -223,15 +212,7 @@ fn error_response(ctx: &Ctx<'_>, err: ApiError) -> Response {
 /// the id ends up in logs, so it must not carry control characters.
 fn request_id(sent: Option<&str>, env: &Env<'_>) -> String {
     match sent {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= MAX_REQUEST_ID_LEN
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b)) =>
-        {
-            id.to_owned()
-        }
+        Some(id) if is_acceptable_request_id(id) => id.to_owned(),
         _ => uuid_v4(env.rng),
     }
 }

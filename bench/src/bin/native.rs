@@ -35,7 +35,7 @@ use wasmpaste_guest::domain::OsRng;
 use wasmpaste_guest::domain::time::unix_now;
 use wasmpaste_guest::http::{Body, Headers, Method, Request, Response};
 use wasmpaste_guest::log::Stderr;
-use wasmpaste_guest::router;
+use wasmpaste_guest::router::{self, Answer};
 use wasmpaste_guest::store::StoreError;
 use wasmpaste_guest::store::migrations::ensure_schema;
 use wasmpaste_guest::store::native::NativeSqlite;
@@ -213,7 +213,7 @@ async fn call(
 
 /// The guest's router with this thread's connection, as the component's
 /// adapter builds its `Env` per request.
-fn run_guest(state: &State, request: Request) -> Result<Response, StoreError> {
+fn run_guest(state: &State, request: Request) -> Result<Answer, StoreError> {
     DB.with(|cell| {
         let db = cell
             .get_or_init(|| NativeSqlite::open_like_host(&state.db))
@@ -226,20 +226,21 @@ fn run_guest(state: &State, request: Request) -> Result<Response, StoreError> {
             log: &Stderr,
             now: unix_now(),
         };
-        Ok(router::handle(&env, request))
+        Ok(router::answer(&env, request))
     })
 }
 
-/// The guest's response as hyper's, with the adapter's `Content-Length` rule:
-/// a HEAD answer keeps the length a GET would have and sends no body.
-fn into_hyper(mut response: Response) -> hyper::Response<Full<Bytes>> {
-    // hyper itself sends no body on a HEAD answer.
-    response.set_content_length();
-    let Response {
-        status,
-        headers,
-        body,
-    } = response;
+/// The guest's answer as hyper's, framed as the adapter frames it (hyper
+/// itself sends no body on a HEAD answer).
+fn into_hyper(answer: Answer) -> hyper::Response<Full<Bytes>> {
+    let (
+        Response {
+            status,
+            headers,
+            body,
+        },
+        _head,
+    ) = answer.into_framed();
     let mut builder = hyper::Response::builder().status(status);
     for (name, value) in headers.iter() {
         builder = builder.header(name, value);

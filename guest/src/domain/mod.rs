@@ -63,17 +63,7 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 pub fn uuid_v4(rng: &dyn Rng) -> String {
     let mut b = [0u8; 16];
     rng.fill(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex(&b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    wasmpaste_contract::http::uuid_v4(b)
 }
 
 #[cfg(test)]

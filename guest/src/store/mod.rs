@@ -17,51 +17,9 @@ pub mod short_url;
 use std::cell::OnceCell;
 use std::fmt;
 
-/// One SQL value, as Spin's interface carries it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Null,
-    Integer(i64),
-    Real(f64),
-    Text(String),
-    Blob(Vec<u8>),
-}
-
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Self::Integer(v)
-    }
-}
-
-impl From<bool> for Value {
-    fn from(v: bool) -> Self {
-        Self::Integer(i64::from(v))
-    }
-}
-
-impl From<&str> for Value {
-    fn from(v: &str) -> Self {
-        Self::Text(v.to_owned())
-    }
-}
-
-impl From<String> for Value {
-    fn from(v: String) -> Self {
-        Self::Text(v)
-    }
-}
-
-impl From<Vec<u8>> for Value {
-    fn from(v: Vec<u8>) -> Self {
-        Self::Blob(v)
-    }
-}
-
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(v: Option<T>) -> Self {
-        v.map_or(Self::Null, Into::into)
-    }
-}
+/// One SQL value, as Spin's interface carries it (shared with the native
+/// host, which binds the same values to SQLite).
+pub use wasmpaste_contract::sql::Value;
 
 /// The errors of Spin's sqlite interface, plus decoding problems found here.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,14 +1,19 @@
 //! A rusqlite-backed [`Sql`] for native tests: the real SQL and migrations,
-//! without wasm. It behaves like the hosts do (one statement per call,
-//! `ATTACH` refused) so tests catch what production would. With the
+//! without wasm. It runs statements the way the native host does (the same
+//! binding and connection settings, from `wasmpaste-contract`; one statement
+//! per call, `ATTACH` refused) so tests catch what production would. With the
 //! `native-store` feature it also backs the native benchmark server.
 
 use std::cell::Cell;
 use std::path::Path;
+use std::time::Duration;
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
+use wasmpaste_contract::sql;
 
 use super::{Row, Sql, StoreError, Value};
+
+/// How long a statement waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct NativeSqlite {
     conn: rusqlite::Connection,
@@ -22,27 +27,16 @@ impl NativeSqlite {
 
     #[cfg(test)]
     pub fn open(path: &Path) -> Self {
-        let conn = rusqlite::Connection::open(path).expect("open sqlite file");
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .expect("enable WAL");
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .expect("busy timeout");
-        Self::wrap(conn)
+        Self::open_like_host(path).expect("open sqlite file")
     }
 
-    /// Opens (or creates) a database file the way the native host's
-    /// connections are set up (host/src/sqlite.rs): WAL, `synchronous=NORMAL`,
-    /// a 5 s busy timeout and a 64-statement cache. Fails instead of panicking.
+    /// Opens (or creates) a database file with the native host's connection
+    /// settings and a busy timeout. Fails instead of panicking.
     pub fn open_like_host(path: &Path) -> Result<Self, StoreError> {
         let io = |e: rusqlite::Error| StoreError::Io(e.to_string());
-        let conn = rusqlite::Connection::open(path).map_err(io)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(io)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(io)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(io)?;
-        conn.set_prepared_statement_cache_capacity(64);
+        let mut conn = rusqlite::Connection::open(path).map_err(io)?;
+        sql::configure(&mut conn).map_err(io)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(io)?;
         Ok(Self::wrap(conn))
     }
 
@@ -57,51 +51,25 @@ impl NativeSqlite {
     pub fn statements_run(&self) -> u64 {
         self.statements.get()
     }
+
+    fn query(&self, statement: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        self.statements.set(self.statements.get() + 1);
+        if statement
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("ATTACH")
+        {
+            return Err(StoreError::AccessDenied);
+        }
+        let rows =
+            sql::query(&self.conn, statement, params).map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(rows.rows.into_iter().map(Row).collect())
+    }
 }
 
 impl Sql for NativeSqlite {
     fn run(&self, sql: &str, params: Vec<Value>) -> (Result<Vec<Row>, StoreError>, Vec<Value>) {
         let result = self.query(sql, &params);
         (result, params)
-    }
-}
-
-impl NativeSqlite {
-    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        self.statements.set(self.statements.get() + 1);
-        if sql.trim_start().to_ascii_uppercase().starts_with("ATTACH") {
-            return Err(StoreError::AccessDenied);
-        }
-        let io = |e: rusqlite::Error| StoreError::Io(e.to_string());
-        let mut stmt = self.conn.prepare_cached(sql).map_err(io)?;
-        let params: Vec<ToSqlOutput<'_>> = params
-            .iter()
-            .map(|v| {
-                ToSqlOutput::Borrowed(match v {
-                    Value::Null => ValueRef::Null,
-                    Value::Integer(i) => ValueRef::Integer(*i),
-                    Value::Real(f) => ValueRef::Real(*f),
-                    Value::Text(t) => ValueRef::Text(t.as_bytes()),
-                    Value::Blob(b) => ValueRef::Blob(b),
-                })
-            })
-            .collect();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query(rusqlite::params_from_iter(params)).map_err(io)?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next().map_err(io)? {
-            let mut values = Vec::with_capacity(columns);
-            for i in 0..columns {
-                values.push(match row.get_ref(i).map_err(io)? {
-                    ValueRef::Null => Value::Null,
-                    ValueRef::Integer(i) => Value::Integer(i),
-                    ValueRef::Real(f) => Value::Real(f),
-                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
-                });
-            }
-            out.push(Row(values));
-        }
-        Ok(out)
     }
 }

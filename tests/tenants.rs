@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{error, json};
+use common::{counted, error, json, sample};
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::Value;
 use wasmpaste_test_components::MISBEHAVE_WASM;
@@ -160,21 +160,6 @@ impl Host {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-}
-
-/// The value of one sample line of the exposition, e.g.
-/// `wasmpaste_guest_traps_total{tenant="bad"}`.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| {
-        l.strip_prefix(series)
-            .and_then(|rest| rest.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
-    })
-}
-
-/// Whether `series` counted at least one event.
-fn counted(metrics: &str, series: &str) -> bool {
-    sample(metrics, series).is_some_and(|n| n >= 1.0)
 }
 
 #[test]

@@ -14,6 +14,7 @@ use wasmtime::error::Context as _;
 
 use crate::cleanup;
 use crate::config::{self, TenantSpec};
+use crate::cpu::DEFAULT_WEIGHT;
 use crate::engine::{PoolSize, compile_cache, new_engine, start_epoch_ticker};
 use crate::limits::{self, Limits, MIB};
 use crate::metrics::Metrics;
@@ -115,6 +116,17 @@ pub struct Args {
     #[arg(long, env = "WASMPASTE_MAX_INSTANCES", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_instances: u32,
+
+    /// Guest CPU the single tenant may use per second, in milliseconds (1000
+    /// is one core); past it requests wait [default: no quota].
+    #[arg(long, env = "WASMPASTE_CPU_MS_PER_SEC", value_parser = limits::CPU_MS_PER_SEC.parser::<u32>())]
+    pub cpu_ms_per_sec: Option<u32>,
+
+    /// Requests that may wait at once for the CPU quota; more get 503 with
+    /// Retry-After.
+    #[arg(long, env = "WASMPASTE_CPU_QUEUE", default_value_t = 16,
+          value_parser = limits::CPU_QUEUE.parser::<u32>())]
+    pub cpu_queue: u32,
 }
 
 /// The single tenant's database when neither `--db` nor `--config` says otherwise.
@@ -161,6 +173,9 @@ impl Args {
             db_quota_bytes: self.db_quota_mib.map(|m| m * MIB),
             max_instance_reuse: self.max_instance_reuse,
             idle_instance_timeout: Duration::from_secs(self.idle_instance_timeout),
+            cpu_weight: DEFAULT_WEIGHT,
+            cpu_ms_per_sec: self.cpu_ms_per_sec,
+            cpu_queue: self.cpu_queue,
         }
     }
 

@@ -83,6 +83,9 @@ struct LimitsEntry {
     db_quota_mib: Option<u64>,
     max_instance_reuse: Option<u32>,
     idle_instance_timeout_secs: Option<u64>,
+    cpu_weight: Option<u32>,
+    cpu_ms_per_sec: Option<u32>,
+    cpu_queue: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,6 +274,27 @@ fn resolve_limits(
         base.idle_instance_timeout.as_secs(),
         limits::IDLE_INSTANCE_TIMEOUT_SECS,
     );
+    let cpu_weight = check.range(
+        &format!("{table}.cpu_weight"),
+        entry.cpu_weight,
+        base.cpu_weight,
+        limits::CPU_WEIGHT,
+    );
+    let cpu_ms_per_sec = match entry.cpu_ms_per_sec {
+        Some(ms) => Some(check.range(
+            &format!("{table}.cpu_ms_per_sec"),
+            Some(ms),
+            1,
+            limits::CPU_MS_PER_SEC,
+        )),
+        None => base.cpu_ms_per_sec,
+    };
+    let cpu_queue = check.range(
+        &format!("{table}.cpu_queue"),
+        entry.cpu_queue,
+        base.cpu_queue,
+        limits::CPU_QUEUE,
+    );
     let quota = match entry.db_quota_mib {
         Some(q) => Some(
             check.range(
@@ -290,6 +314,9 @@ fn resolve_limits(
         db_quota_bytes: quota,
         max_instance_reuse: reuse,
         idle_instance_timeout: Duration::from_secs(idle),
+        cpu_weight,
+        cpu_ms_per_sec,
+        cpu_queue,
     }
 }
 
@@ -479,6 +506,9 @@ mod tests {
             db_quota_bytes: None,
             max_instance_reuse: 1,
             idle_instance_timeout: Duration::from_secs(30),
+            cpu_weight: 100,
+            cpu_ms_per_sec: None,
+            cpu_queue: 16,
         }
     }
 
@@ -505,7 +535,7 @@ mod tests {
             path_prefix = "/beta/"
             db = "/var/lib/beta.db"
             component = "beta.wasm"
-            limits = { request_timeout_secs = 5, db_quota_mib = 10, max_concurrency = 3, max_instance_reuse = 50, idle_instance_timeout_secs = 2 }
+            limits = { request_timeout_secs = 5, db_quota_mib = 10, max_concurrency = 3, max_instance_reuse = 50, idle_instance_timeout_secs = 2, cpu_weight = 200, cpu_ms_per_sec = 250, cpu_queue = 4 }
             "#,
             Path::new("/etc/wp"),
             &base(),
@@ -532,6 +562,10 @@ mod tests {
         assert_eq!(b.limits.max_instance_reuse, 50);
         assert_eq!(b.limits.idle_instance_timeout, Duration::from_secs(2));
         assert_eq!(a.limits.idle_instance_timeout, Duration::from_secs(30));
+        assert_eq!((a.limits.cpu_weight, a.limits.cpu_ms_per_sec), (100, None));
+        assert_eq!(b.limits.cpu_weight, 200);
+        assert_eq!(b.limits.cpu_ms_per_sec, Some(250));
+        assert_eq!(b.limits.cpu_queue, 4);
     }
 
     #[test]
@@ -544,7 +578,7 @@ mod tests {
             path_prefix = "beta"
             hosts = ["https://x.com"]
             variables = { "Bad-Name" = "1", list = [1] }
-            limits = { max_memory_mib = 1 }
+            limits = { max_memory_mib = 1, cpu_weight = 0 }
             [[tenant]]
             name = "gamma"
             db = "g.db"
@@ -559,6 +593,7 @@ mod tests {
             "tenant `alpha`: field `variables.Bad-Name`:",
             "tenant `alpha`: field `variables.list`: must be a string",
             "tenant `alpha`: field `limits.max_memory_mib`: 1 is out of range (16 to 4096)",
+            "tenant `alpha`: field `limits.cpu_weight`: 0 is out of range (1 to 10000)",
             "tenant `gamma`: unknown field `max_memroy_mib`",
             "tenant `#3`: missing field `name`",
         ];

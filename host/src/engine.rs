@@ -20,9 +20,10 @@ use crate::spin_sqlite::SpinSqlite;
 use crate::spin_variables::SpinVariables;
 use crate::state::HostState;
 
-/// How often the epoch advances: the granularity of deadlines and of the
-/// cooperative yields that keep one busy guest from starving the others.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: the granularity of deadlines and of CPU
+/// scheduling (`cpu.rs`): a heavy request yields to light work on its core
+/// at every tick, and slots change hands at ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// How big the shared instance pool is: every tenant draws from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

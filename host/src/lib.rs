@@ -14,6 +14,7 @@ pub mod body_limit;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
+pub mod cpu;
 pub mod db;
 pub mod engine;
 pub mod guest;

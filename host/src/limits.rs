@@ -23,6 +23,12 @@ pub struct Limits {
     pub max_instance_reuse: u32,
     /// An instance kept for reuse and unused this long is dropped.
     pub idle_instance_timeout: Duration,
+    /// The tenant's share of contended CPU relative to others (default 100).
+    pub cpu_weight: u32,
+    /// Guest CPU the tenant may use per second of time, in ms; `None`: no quota.
+    pub cpu_ms_per_sec: Option<u32>,
+    /// Requests that may wait at once for the tenant's CPU quota; more get 503.
+    pub cpu_queue: u32,
 }
 
 /// The values one limit may take (both ends included).
@@ -58,6 +64,10 @@ pub const MAX_CONCURRENCY: Range = Range::new(1, 10_000);
 pub const DB_QUOTA_MIB: Range = Range::new(1, 1 << 30);
 pub const MAX_INSTANCE_REUSE: Range = Range::new(1, 1_000_000);
 pub const IDLE_INSTANCE_TIMEOUT_SECS: Range = Range::new(1, 86_400);
+pub const CPU_WEIGHT: Range = Range::new(1, 10_000);
+/// Up to a thousand cores' worth.
+pub const CPU_MS_PER_SEC: Range = Range::new(1, 1_000_000);
+pub const CPU_QUEUE: Range = Range::new(0, 10_000);
 
 /// Bytes in a MiB, the unit memory, body and quota limits are written in.
 pub const MIB: u64 = 1024 * 1024;

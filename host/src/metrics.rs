@@ -5,6 +5,8 @@
 //! codes.
 
 use prometheus_client::encoding::EncodeLabelSet;
+use std::sync::atomic::AtomicU64;
+
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -41,6 +43,8 @@ pub enum Rejection {
     Body,
     /// The shared instance pool was exhausted.
     Pool,
+    /// The tenant was over its CPU quota with `cpu_queue` requests waiting.
+    CpuQuota,
 }
 
 impl Rejection {
@@ -49,6 +53,7 @@ impl Rejection {
             Self::Concurrency => "concurrency",
             Self::Body => "body_size",
             Self::Pool => "instance_pool",
+            Self::CpuQuota => "cpu_quota",
         }
     }
 }
@@ -72,6 +77,34 @@ pub struct Metrics {
     idle_instances: Family<TenantLabels, Gauge>,
     cleanup_runs: Family<KindLabels, Counter>,
     cleanup_removed: Family<KindLabels, Counter>,
+    cpu_seconds: Family<TenantLabels, Counter<f64, AtomicU64>>,
+    cpu_wait: Family<TenantLabels, Histogram>,
+    cpu_throttled: Family<TenantLabels, Counter>,
+}
+
+/// One tenant's CPU metrics, resolved once so that charging CPU on every
+/// poll of a guest call is an atomic add, not a label lookup.
+#[derive(Clone)]
+pub struct CpuMetrics {
+    /// Time guest calls ran on the executor's threads (guest code and the
+    /// host calls it makes inline): CPU time, unless the OS gave those
+    /// threads' cores to another process meanwhile.
+    pub cpu_seconds: Counter<f64, AtomicU64>,
+    /// Time requests spent waiting for CPU (a heavy slot or the quota).
+    pub wait: Histogram,
+    /// Requests that had to wait for the tenant's CPU quota.
+    pub throttled: Counter,
+}
+
+impl Default for CpuMetrics {
+    /// Unregistered metrics, for tests.
+    fn default() -> Self {
+        Self {
+            cpu_seconds: Counter::default(),
+            wait: seconds_histogram(),
+            throttled: Counter::default(),
+        }
+    }
 }
 
 fn seconds_histogram() -> Histogram {
@@ -98,6 +131,9 @@ impl Default for Metrics {
         let idle_instances = Family::default();
         let cleanup_runs = Family::default();
         let cleanup_removed = Family::default();
+        let cpu_seconds = Family::default();
+        let cpu_wait = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let cpu_throttled = Family::default();
         registry.register(
             "requests",
             "HTTP requests answered, by tenant, route class and status",
@@ -148,6 +184,21 @@ impl Default for Metrics {
             "Rows removed by scheduled cleanup, by kind",
             cleanup_removed.clone(),
         );
+        registry.register(
+            "guest_cpu_seconds",
+            "Time guest calls ran on the executor's threads (guest code and the host calls it makes inline), by tenant",
+            cpu_seconds.clone(),
+        );
+        registry.register(
+            "cpu_wait_seconds",
+            "Time requests waited for CPU: a heavy slot, or the tenant's CPU quota",
+            cpu_wait.clone(),
+        );
+        registry.register(
+            "cpu_throttled",
+            "Requests that waited for their tenant's CPU quota (cpu_ms_per_sec)",
+            cpu_throttled.clone(),
+        );
         Self {
             registry,
             requests,
@@ -160,6 +211,9 @@ impl Default for Metrics {
             idle_instances,
             cleanup_runs,
             cleanup_removed,
+            cpu_seconds,
+            cpu_wait,
+            cpu_throttled,
         }
     }
 }
@@ -179,6 +233,16 @@ impl Metrics {
         };
         self.requests.get_or_create(&labels).inc();
         self.duration.get_or_create(&labels).observe(seconds);
+    }
+
+    /// The CPU metrics of tenant `name`.
+    pub fn cpu(&self, name: &str) -> CpuMetrics {
+        let labels = tenant(name);
+        CpuMetrics {
+            cpu_seconds: self.cpu_seconds.get_or_create(&labels).clone(),
+            wait: self.cpu_wait.get_or_create(&labels).clone(),
+            throttled: self.cpu_throttled.get_or_create(&labels).clone(),
+        }
     }
 
     pub fn instantiated(&self, name: &str, seconds: f64) {
@@ -289,6 +353,10 @@ mod tests {
         m.request("alpha", "paste", 201, 0.004);
         m.rejected("beta", Rejection::Concurrency);
         m.cleanup("alpha", Some(&[("expired_pastes", 3)]));
+        let cpu = m.cpu("alpha");
+        cpu.cpu_seconds.inc_by(0.25);
+        cpu.throttled.inc();
+        m.rejected("alpha", Rejection::CpuQuota);
         let text = m.render([TenantGauges {
             tenant: "alpha".into(),
             db_size_bytes: 4096,
@@ -310,6 +378,11 @@ mod tests {
         assert!(text.contains(
             r#"wasmpaste_cleanup_removed_total{tenant="alpha",kind="expired_pastes"} 3"#
         ));
+        assert!(text.contains(r#"wasmpaste_guest_cpu_seconds_total{tenant="alpha"} 0.25"#));
+        assert!(text.contains(r#"wasmpaste_cpu_throttled_total{tenant="alpha"} 1"#));
+        assert!(
+            text.contains(r#"wasmpaste_limit_rejections_total{tenant="alpha",kind="cpu_quota"} 1"#)
+        );
         assert!(text.contains(r#"wasmpaste_db_size_bytes{tenant="alpha"} 4096"#));
         assert!(text.contains(r#"wasmpaste_idle_instances{tenant="alpha"} 2"#));
         assert!(text.ends_with("# EOF\n"));

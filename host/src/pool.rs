@@ -22,6 +22,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::bindings::HostBindings;
 use crate::bindings::exports::wasmpaste::app::maintenance::{CleanupReport, ConfigReport};
+use crate::cpu::{OverQuota, Request, TenantCpu};
 use crate::db::Database;
 use crate::engine::Compiled;
 use crate::guest_log::GuestStderr;
@@ -60,6 +61,8 @@ impl Pool {
 /// Everything a tenant's instances are made of.
 pub struct TenantSetup {
     pub name: Arc<str>,
+    /// Its share of the CPU (weight, quota, usage).
+    pub cpu: Arc<TenantCpu>,
     pub engine: Engine,
     pub compiled: Arc<Compiled>,
     pub db: Arc<dyn Database>,
@@ -132,6 +135,8 @@ impl Idle {
 pub enum Failure {
     /// Neither the URI nor a `Host` header names an authority.
     NoAuthority,
+    /// The tenant is over its CPU quota and `cpu_queue` requests wait already.
+    OverQuota(OverQuota),
     /// The host could not set up the exchange (a bug, never the client's).
     Setup(wasmtime::Error),
     /// The guest answered with an error code instead of a response.
@@ -212,7 +217,13 @@ impl TenantPool {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut instance = self.lease(rid);
+        // The deadline covers waiting for CPU at admission, too.
+        let deadline = self.deadline();
+        let cpu = match tokio::time::timeout_at(deadline, self.setup.cpu.admit()).await {
+            Ok(admitted) => admitted.map_err(Failure::OverQuota)?,
+            Err(_) => return Err(Failure::Timeout(Trap::Interrupt.into())),
+        };
+        let mut instance = self.lease(rid, &cpu);
         let (sender, receiver) = oneshot::channel();
         let mut http = instance.store.data_mut().http();
         let wasi_req = http
@@ -220,7 +231,6 @@ impl TenantPool {
             .map_err(|_| Failure::NoAuthority)?;
         let out = http.new_response_outparam(sender).map_err(Failure::Setup)?;
         let pool = Arc::clone(self);
-        let deadline = self.setup.limits.request_timeout + DEADLINE_GRACE;
         let task = tokio::spawn(async move {
             let _slot = slot;
             let call = async {
@@ -236,7 +246,7 @@ impl TenantPool {
                 result
             };
             // Also bounds time spent waiting on a slow client's body.
-            let result = match tokio::time::timeout(deadline, call).await {
+            let result = match tokio::time::timeout_at(deadline, cpu.meter(call)).await {
                 Ok(result) => result,
                 Err(_) => Err(wasmtime::Error::from(Trap::Interrupt)),
             };
@@ -264,12 +274,10 @@ impl TenantPool {
     /// One cleanup pass of the guest (`maintenance.cleanup`), which also
     /// migrates the database.
     pub async fn cleanup(&self, rid: &str) -> wasmtime::Result<CleanupReport> {
-        let _slot = self.slot().await?;
-        self.within_deadline(async {
-            let (mut store, guest) = self.maintenance_instance(rid).await?;
+        self.maintenance(rid, async |store, guest| {
             guest
                 .wasmpaste_app_maintenance()
-                .call_cleanup(&mut store)
+                .call_cleanup(store)
                 .await?
                 .map_err(|e| wasmtime::format_err!("the database is not usable: {e}"))
         })
@@ -278,12 +286,10 @@ impl TenantPool {
 
     /// The guest's verdict on its configuration (`maintenance.check-config`).
     pub async fn check_config(&self, rid: &str) -> wasmtime::Result<ConfigReport> {
-        let _slot = self.slot().await?;
-        self.within_deadline(async {
-            let (mut store, guest) = self.maintenance_instance(rid).await?;
+        self.maintenance(rid, async |store, guest| {
             guest
                 .wasmpaste_app_maintenance()
-                .call_check_config(&mut store)
+                .call_check_config(store)
                 .await
         })
         .await
@@ -293,8 +299,9 @@ impl TenantPool {
     async fn maintenance_instance(
         &self,
         rid: &str,
+        cpu: &Arc<Request>,
     ) -> wasmtime::Result<(Store<HostState>, HostBindings)> {
-        let mut store = self.new_store(rid);
+        let mut store = self.new_store(rid, cpu);
         let guest = self
             .setup
             .compiled
@@ -304,21 +311,40 @@ impl TenantPool {
         Ok((store, guest))
     }
 
-    /// `call`, given up on a grace period after the tenant's deadline.
-    async fn within_deadline<R>(
+    /// `call` with a fresh maintenance instance, its CPU metered like a
+    /// request's (waiting for the quota, if need be, without a queue bound),
+    /// given up on a grace period after the tenant's deadline.
+    async fn maintenance<R>(
         &self,
-        call: impl Future<Output = wasmtime::Result<R>>,
+        rid: &str,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &HostBindings) -> wasmtime::Result<R>,
     ) -> wasmtime::Result<R> {
-        let deadline = self.setup.limits.request_timeout + DEADLINE_GRACE;
-        tokio::time::timeout(deadline, call)
+        let _slot = self.slot().await?;
+        let deadline = self.deadline();
+        let run = async {
+            let cpu = self.setup.cpu.admit_unbounded().await;
+            cpu.meter(async {
+                let (mut store, guest) = self.maintenance_instance(rid, &cpu).await?;
+                call(&mut store, &guest).await
+            })
+            .await
+        };
+        tokio::time::timeout_at(deadline, run)
             .await
             .map_err(|_| wasmtime::Error::from(Trap::Interrupt))?
+    }
+
+    /// When the host gives up on a call starting now: a grace period after
+    /// the tenant's deadline, so the guest's own epoch deadline fires first
+    /// and answers properly.
+    fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.setup.limits.request_timeout + DEADLINE_GRACE
     }
 
     /// What serves the request `rid`: an idle instance when reuse is on and
     /// one is available (its deadline restarted, its log lines retagged),
     /// else a fresh store.
-    fn lease(&self, rid: &str) -> Instance {
+    fn lease(&self, rid: &str, cpu: &Arc<Request>) -> Instance {
         let reused = if self.setup.limits.max_instance_reuse > 1 {
             self.idle.pop()
         } else {
@@ -327,11 +353,12 @@ impl TenantPool {
         match reused {
             Some(mut instance) => {
                 instance.store.data_mut().set_request_id(rid);
-                arm_deadline(&mut instance.store, self.setup.limits.request_timeout);
+                let timeout = self.setup.limits.request_timeout;
+                arm_deadline(&mut instance.store, timeout, Arc::clone(cpu));
                 instance
             }
             None => Instance {
-                store: self.new_store(rid),
+                store: self.new_store(rid, cpu),
                 proxy: None,
                 served: 0,
                 idle_since: Instant::now(),
@@ -341,7 +368,7 @@ impl TenantPool {
 
     /// A store for one call of this tenant, with its limits, database and
     /// variables, and its stderr tagged with the tenant and `rid`.
-    fn new_store(&self, rid: &str) -> Store<HostState> {
+    fn new_store(&self, rid: &str, cpu: &Arc<Request>) -> Store<HostState> {
         let setup = &self.setup;
         let state = HostState::new(
             Arc::clone(&setup.db),
@@ -351,7 +378,7 @@ impl TenantPool {
         );
         let mut store = Store::new(&setup.engine, state);
         store.limiter(|s| &mut s.limits);
-        arm_deadline(&mut store, setup.limits.request_timeout);
+        arm_deadline(&mut store, setup.limits.request_timeout, Arc::clone(cpu));
         store
     }
 
@@ -400,16 +427,17 @@ impl TenantPool {
 }
 
 /// Starts the clock of one call in `store`: a reused instance gets a full
-/// `timeout` again for each request it serves.
-fn arm_deadline(store: &mut Store<HostState>, timeout: Duration) {
+/// `timeout` again for each request it serves. At every epoch tick the
+/// guest traps once its time is up, else does what the CPU scheduler says
+/// (`cpu.rs`: run on, yield, or wait for its turn).
+fn arm_deadline(store: &mut Store<HostState>, timeout: Duration, cpu: Arc<Request>) {
     let started = Instant::now();
     store.set_epoch_deadline(1);
-    // Yield to other tasks every tick; trap once the request's time is up.
     store.epoch_deadline_callback(move |_| {
         if started.elapsed() >= timeout {
             Ok(UpdateDeadline::Interrupt)
         } else {
-            Ok(UpdateDeadline::Yield(1))
+            Ok(cpu.on_tick())
         }
     });
 }

@@ -175,6 +175,16 @@ impl Server {
         match failure {
             // No Host header and no authority: nothing to route on.
             Failure::NoAuthority => error_response(400, "Bad request: missing Host header", rid),
+            Failure::OverQuota(over) => {
+                self.metrics.rejected(name, Rejection::CpuQuota);
+                // Whole seconds, rounded up: when the quota will have refilled.
+                let retry = over.retry_after.as_millis().div_ceil(1000).max(1);
+                let retry = u64::try_from(retry).unwrap_or(u64::MAX);
+                let mut resp = error_response(503, "Server busy, retry shortly", rid);
+                resp.headers_mut()
+                    .insert("retry-after", HeaderValue::from(retry));
+                resp
+            }
             Failure::Setup(err) => {
                 tracing::error!(rid, tenant = name, "cannot create the response: {err:#}");
                 error_response(500, "Internal server error", rid)

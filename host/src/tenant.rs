@@ -11,6 +11,7 @@ use wasmtime::error::Context as _;
 use wasmtime::{Cache, Engine};
 
 use crate::config::TenantSpec;
+use crate::cpu::{Cpu, QuotaSettings};
 use crate::db::Database;
 use crate::db::file::FileDatabase;
 use crate::engine::Compiled;
@@ -61,6 +62,7 @@ impl Tenants {
         metrics: &Arc<Metrics>,
     ) -> wasmtime::Result<Self> {
         let pool = Pool::new();
+        let cpu = Cpu::new(Cpu::available_cores());
         let mut compiled: HashMap<[u8; 32], Arc<Compiled>> = HashMap::new();
         let mut list = Vec::with_capacity(specs.len());
         for spec in specs {
@@ -92,8 +94,13 @@ impl Tenants {
             );
             let name: Arc<str> = Arc::from(name.as_str());
             let variables = env.with_overrides(&spec.variables);
+            let quota = spec.limits.cpu_ms_per_sec.map(|ms_per_sec| QuotaSettings {
+                ms_per_sec,
+                queue: spec.limits.cpu_queue,
+            });
             let setup = TenantSetup {
                 name: Arc::clone(&name),
+                cpu: cpu.tenant(spec.limits.cpu_weight, quota, metrics.cpu(&name)),
                 engine: engine.clone(),
                 compiled: component,
                 db: Arc::clone(&db),

@@ -348,3 +348,18 @@ pub fn parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
             .collect()
     })
 }
+
+/// The value of one sample line of a Prometheus exposition, e.g.
+/// `wasmpaste_guest_traps_total{tenant="bad"}`.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+/// Whether `series` counted at least one event.
+pub fn counted(metrics: &str, series: &str) -> bool {
+    sample(metrics, series).is_some_and(|n| n >= 1.0)
+}

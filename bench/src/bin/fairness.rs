@@ -115,7 +115,9 @@ fn measure(
         }
         // Let every heavy client have a request in flight first.
         std::thread::sleep(Duration::from_millis(300));
+        heavy.counting.store(true, Ordering::Relaxed);
         let sample = run(READERS, seconds, |c, _, _| c.get(read_url));
+        heavy.counting.store(false, Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
         sample
     });
@@ -126,6 +128,9 @@ fn measure(
 #[derive(Default)]
 struct Heavy {
     stop: AtomicBool,
+    /// While the readers measure: only completions meanwhile count.
+    counting: AtomicBool,
+    /// Heavy requests answered while the readers measured.
     completed: AtomicU64,
     failed: AtomicU64,
     /// The slowest completed heavy request, in ms.
@@ -134,7 +139,9 @@ struct Heavy {
 
 impl Heavy {
     fn done(&self, took: Duration) {
-        self.completed.fetch_add(1, Ordering::Relaxed);
+        if self.counting.load(Ordering::Relaxed) {
+            self.completed.fetch_add(1, Ordering::Relaxed);
+        }
         let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
         self.slowest_ms.fetch_max(ms, Ordering::Relaxed);
     }

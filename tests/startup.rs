@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Server, spawn};
+use common::{ALICE, Server, spawn};
 
 #[test]
 fn invalid_guest_settings_are_refused_naming_the_variable() {
@@ -49,6 +49,11 @@ fn unknown_variables_are_warned_about() {
     let s = Server::with_env(&[("WASMPASTE_MAX_ANOM", "5")]);
     assert_eq!(s.get("/health").send().unwrap().status(), 200);
     assert!(s.logged("WASMPASTE_MAX_ANOM"), "{:#?}", s.logs());
+    assert!(
+        s.logged("did you mean WASMPASTE_MAX_ANON?"),
+        "{:#?}",
+        s.logs()
+    );
 }
 
 #[test]
@@ -173,4 +178,58 @@ fn relative_database_and_cache_paths_work() {
     assert_eq!(resp.status(), 200);
     assert!(dir.path().join("relative.db").exists());
     assert!(dir.path().join("cache").is_dir());
+}
+
+#[test]
+fn flaskpaste_variable_names_configure_the_same_settings() {
+    let s = Server::with_env(&[
+        ("FLASKPASTE_PROXY_SECRET", "s3cret"),
+        ("FLASKPASTE_MAX_ANON", "10"),
+    ]);
+    let too_big = s.post("/").body("eleven bytes").send().unwrap();
+    assert_eq!(too_big.status(), 413, "FLASKPASTE_MAX_ANON applies");
+    // FLASKPASTE_PROXY_SECRET turns the proxy check on: without the secret,
+    // a client's own fingerprint header is not trusted.
+    let spoofed = s.create_with(s.post("/").header("x-ssl-client-sha1", ALICE).body("hi"));
+    assert!(spoofed.get("owner").is_none(), "{spoofed}");
+    let proxied = s.create_with(
+        s.post("/")
+            .header("x-ssl-client-sha1", ALICE)
+            .header("x-proxy-secret", "s3cret")
+            .body("hi"),
+    );
+    assert_eq!(proxied["owner"], ALICE);
+}
+
+#[test]
+fn both_names_of_a_setting_with_different_values_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = spawn(
+        &dir.path().join("db.sqlite"),
+        &[
+            ("WASMPASTE_PROXY_SECRET", "first-secret"),
+            ("FLASKPASTE_PROXY_SECRET", "second-secret"),
+        ],
+    )
+    .expect_err("the server must refuse to start");
+    assert!(err.contains("WASMPASTE_PROXY_SECRET"), "{err}");
+    assert!(err.contains("FLASKPASTE_PROXY_SECRET"), "{err}");
+    assert!(
+        !err.contains("first-secret") && !err.contains("second-secret"),
+        "{err}"
+    );
+    // The same value under both names is one setting, not a conflict.
+    let s = Server::with_env(&[("WASMPASTE_MAX_ANON", "10"), ("FLASKPASTE_MAX_ANON", "10")]);
+    assert_eq!(s.get("/health").send().unwrap().status(), 200);
+}
+
+#[test]
+fn unknown_flaskpaste_names_get_a_did_you_mean_warning() {
+    let s = Server::with_env(&[("FLASKPASTE_MAX_ANNON", "5")]);
+    assert_eq!(s.get("/health").send().unwrap().status(), 200);
+    assert!(
+        s.logged("FLASKPASTE_MAX_ANNON is set but is not a setting of this component; did you mean FLASKPASTE_MAX_ANON?"),
+        "{:#?}",
+        s.logs()
+    );
 }

@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::pool::start_idle_sweeper;
 use crate::server::Server;
 use crate::tenant::{Tenant, Tenants};
-use crate::variables::{ENV_PREFIX, Variables};
+use crate::variables::{ENV_PREFIX, EnvVariables, FLASKPASTE_PREFIX};
 
 /// Serve the wasmpaste pastebin API (the wasmpaste WebAssembly component).
 ///
@@ -229,7 +229,8 @@ pub fn init_logging(format: LogFormat) {
 /// Loads, checks and serves; returns when a shutdown signal was handled.
 pub async fn run(args: Args) -> wasmtime::Result<()> {
     let specs = args.tenants()?;
-    let env = Variables::from_env(std::env::vars(), &host_settings());
+    let env = EnvVariables::read(std::env::vars(), &host_settings())
+        .map_err(|e| wasmtime::format_err!("{e}"))?;
     let pool = PoolSize::for_tenants(specs.iter().map(|s| &s.limits), args.max_instances);
     let cache = args.cache_dir().as_deref().map(compile_cache).transpose()?;
     let engine = new_engine(pool, cache.clone())?;
@@ -239,7 +240,7 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
         &engine,
         cache.as_ref(),
         specs,
-        &env,
+        &env.values,
         crate::guest::EMBEDDED,
         &metrics,
     )?);
@@ -292,8 +293,10 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
         .await
 }
 
-/// Refuses to start on bad guest settings; warns about variables nothing reads.
-async fn check_guest_config(tenant: &Tenant, env: &Variables) -> wasmtime::Result<()> {
+/// Refuses to start on bad guest settings; warns about variables nothing
+/// reads, naming the environment variable or tenant field that set it and
+/// the setting it was probably meant to be.
+async fn check_guest_config(tenant: &Tenant, env: &EnvVariables) -> wasmtime::Result<()> {
     let name = &tenant.name;
     let report = tenant
         .pool
@@ -301,24 +304,34 @@ async fn check_guest_config(tenant: &Tenant, env: &Variables) -> wasmtime::Resul
         .await
         .with_context(|| format!("tenant `{name}`: the component's check-config failed"))?;
     for var in tenant.variables.names() {
-        if !report.known.iter().any(|k| k == var) {
-            if env.contains(var) {
+        if report.known.iter().any(|k| k == var) {
+            continue;
+        }
+        let guess = closest(var, &report.known);
+        match env.source(var) {
+            Some(source) => {
+                let prefix = source.strip_suffix(&var.to_ascii_uppercase()).unwrap_or("");
+                let hint = guess.map_or_else(String::new, |g| {
+                    format!("; did you mean {prefix}{}?", g.to_ascii_uppercase())
+                });
                 tracing::warn!(
                     tenant = %name,
-                    "{ENV_PREFIX}{} is set but is not a setting of this component (typo?)",
-                    var.to_ascii_uppercase()
+                    "{source} is set but is not a setting of this component{hint}"
                 );
-            } else {
+            }
+            None => {
+                let hint = guess.map_or_else(String::new, |g| format!("; did you mean `{g}`?"));
                 tracing::warn!(
                     tenant = %name,
-                    "variable `{var}` is set but is not a setting of this component (typo?)"
+                    "variable `{var}` is set but is not a setting of this component{hint}"
                 );
             }
         }
     }
     if !report.errors.is_empty() {
         let hint = format!(
-            "(variable `x` is set by {ENV_PREFIX}X or a tenant's `variables`; host settings: {})",
+            "(variable `x` is set by {ENV_PREFIX}X, {FLASKPASTE_PREFIX}X or a tenant's \
+             `variables`; host settings: {})",
             host_settings().join(", ")
         );
         bail!(
@@ -327,6 +340,16 @@ async fn check_guest_config(tenant: &Tenant, env: &Variables) -> wasmtime::Resul
         );
     }
     Ok(())
+}
+
+/// The known setting `name` most likely misspells, if any is close.
+fn closest<'k>(name: &str, known: &'k [String]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), k.as_str()))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }
 
 async fn shutdown_signal() {

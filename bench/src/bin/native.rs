@@ -47,18 +47,19 @@ use wasmpaste_host::server::{log_request, request_id};
 struct EnvVars(BTreeMap<String, String>);
 
 impl EnvVars {
-    /// `WASMPASTE_*` minus the host's own settings, names lowercased: the
-    /// host's mapping, reused.
-    fn from_env() -> Self {
-        let vars = wasmpaste_host::variables::Variables::from_env(
+    /// `WASMPASTE_*` minus the host's own settings and `FLASKPASTE_*`,
+    /// names lowercased: the host's mapping, reused.
+    fn from_env() -> Result<Self, String> {
+        let env = wasmpaste_host::variables::EnvVariables::read(
             std::env::vars(),
             &wasmpaste_host::cli::host_settings(),
-        );
-        Self(
-            vars.iter()
+        )?;
+        Ok(Self(
+            env.values
+                .iter()
                 .map(|(n, v)| (n.to_owned(), v.to_owned()))
                 .collect(),
-        )
+        ))
     }
 }
 
@@ -117,7 +118,7 @@ async fn serve() -> Result<(), String> {
     drop(conn);
     let state = Arc::new(State {
         db,
-        vars: EnvVars::from_env(),
+        vars: EnvVars::from_env()?,
         metrics: Metrics::default(),
     });
     let listener = TcpListener::bind(&listen)

@@ -254,10 +254,12 @@ fn register_returns_a_pkcs12_that_openssl_reads_and_verifies() {
 #[test]
 fn the_ca_endpoints() {
     let off = Server::start();
-    assert_eq!(
-        json(off.get("/pki").send().unwrap(), 200),
-        serde_json::json!({"enabled": false})
-    );
+    for path in ["/pki", "/pki/status"] {
+        assert_eq!(
+            json(off.get(path).send().unwrap(), 200),
+            serde_json::json!({"enabled": false})
+        );
+    }
     for r in [
         off.post("/pki/ca").send().unwrap(),
         off.get("/pki/ca.crt").send().unwrap(),
@@ -319,6 +321,8 @@ fn the_ca_endpoints() {
     assert_eq!(status["ca_exists"], true);
     assert_eq!(status["key_algorithm"], "ec:secp384r1");
     assert_eq!(status["fingerprint_sha1"], created["fingerprint_sha1"]);
+    // The roadmap's name for the same answer.
+    assert_eq!(json(s.get("/pki/status").send().unwrap(), 200), status);
 
     let r = s.get("/pki/ca.crt").send().unwrap();
     assert_eq!(r.status(), 200);

@@ -27,6 +27,7 @@ enum Route<'p> {
     ShortUrlInfo(&'p str),
     Register,
     Pki,
+    PkiStatus,
     PkiCa,
     PkiCaCert,
     PkiIssue,
@@ -46,6 +47,7 @@ impl<'p> Route<'p> {
             ("s", ..) => return None,
             ("register", None, ..) => Self::Register,
             ("pki", None, ..) => Self::Pki,
+            ("pki", Some("status"), None, _) => Self::PkiStatus,
             ("pki", Some("ca"), None, _) => Self::PkiCa,
             ("pki", Some("ca.crt"), None, _) => Self::PkiCaCert,
             ("pki", Some("issue"), None, _) => Self::PkiIssue,
@@ -81,6 +83,7 @@ impl<'p> Route<'p> {
             Self::ShortUrlInfo(_) => "/s/{id}/info",
             Self::Register => "/register",
             Self::Pki => "/pki",
+            Self::PkiStatus => "/pki/status",
             Self::PkiCa => "/pki/ca",
             Self::PkiCaCert => "/pki/ca.crt",
             Self::PkiIssue => "/pki/issue",
@@ -100,6 +103,7 @@ impl<'p> Route<'p> {
             | Self::Raw(_)
             | Self::ShortUrlInfo(_)
             | Self::Pki
+            | Self::PkiStatus
             | Self::PkiCaCert
             | Self::PkiCerts
             | Self::OpenApi => "GET, HEAD, OPTIONS",
@@ -185,7 +189,7 @@ fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         (Method::Delete, Route::ShortUrl(id)) => short_url::delete(ctx, &req, id),
         (Method::Get | Method::Head, Route::ShortUrlInfo(id)) => short_url::info(ctx, id),
         (Method::Post, Route::Register) => pki::register(ctx, req),
-        (Method::Get | Method::Head, Route::Pki) => pki::status(ctx),
+        (Method::Get | Method::Head, Route::Pki | Route::PkiStatus) => pki::status(ctx),
         (Method::Post, Route::PkiCa) => pki::create_ca(ctx, req),
         (Method::Get | Method::Head, Route::PkiCaCert) => pki::ca_certificate(ctx),
         (Method::Post, Route::PkiIssue) => pki::issue(ctx, req),
@@ -236,6 +240,7 @@ mod tests {
         Route::ShortUrlInfo("x"),
         Route::Register,
         Route::Pki,
+        Route::PkiStatus,
         Route::PkiCa,
         Route::PkiCaCert,
         Route::PkiIssue,
@@ -262,6 +267,7 @@ mod tests {
                 | Route::ShortUrlInfo(_)
                 | Route::Register
                 | Route::Pki
+                | Route::PkiStatus
                 | Route::PkiCa
                 | Route::PkiCaCert
                 | Route::PkiIssue
@@ -358,6 +364,7 @@ mod tests {
         assert_eq!(Route::resolve("/s/"), Some(Route::ShortUrl("")));
         assert_eq!(Route::resolve("/register"), Some(Route::Register));
         assert_eq!(Route::resolve("/pki"), Some(Route::Pki));
+        assert_eq!(Route::resolve("/pki/status"), Some(Route::PkiStatus));
         assert_eq!(Route::resolve("/pki/ca"), Some(Route::PkiCa));
         assert_eq!(Route::resolve("/pki/ca.crt"), Some(Route::PkiCaCert));
         assert_eq!(Route::resolve("/pki/issue"), Some(Route::PkiIssue));

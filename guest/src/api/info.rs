@@ -51,6 +51,7 @@ pub fn index(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
                 "DELETE /s/<id>": "Delete short URL (owner or admin)",
                 "POST /register": "Register for a client certificate (PKCS#12)",
                 "GET /pki": "PKI status",
+                "GET /pki/status": "PKI status (the same)",
                 "POST /pki/ca": "Generate the CA (once)",
                 "GET /pki/ca.crt": "CA certificate (PEM)",
                 "POST /pki/issue": "Issue a client certificate",

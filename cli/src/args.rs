@@ -83,6 +83,16 @@ pub enum Command {
     Pki(PkiArgs),
     /// Get a client certificate from the server (solves its proof-of-work)
     Register(RegisterArgs),
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell)
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `fpaste man > fpaste.1`
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args, Default)]

@@ -34,6 +34,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, out: &Out) -> Result<(), Error> {
+    // Generated from the parser alone: no settings, so a broken config file
+    // does not stand in the way.
+    match &cli.command {
+        Some(Command::Completions(a)) => return commands::shell::completions(a.shell),
+        Some(Command::Man) => return commands::shell::man(),
+        _ => {}
+    }
     let (config_path, explicit) = match &cli.global.config {
         Some(p) => (Some(p.clone()), true),
         None => (config::default_path(), false),
@@ -61,5 +68,7 @@ fn run(cli: Cli, out: &Out) -> Result<(), Error> {
         Some(Command::Shorten(a)) => commands::short_url::shorten(&ctx, a),
         Some(Command::Pki(a)) => commands::pki::pki(&ctx, a),
         Some(Command::Register(a)) => commands::pki::register(&ctx, a),
+        // Answered above, before the settings were read.
+        Some(Command::Completions(_) | Command::Man) => Ok(()),
     }
 }

@@ -883,3 +883,42 @@ fn json_answers_of_the_server_pass_through() {
         - created["created_at"].as_i64().expect("created");
     assert_eq!(lifetime, 7200);
 }
+
+#[test]
+fn completions_and_the_manual_page_generate_and_a_shell_loads_them() {
+    let home = tempfile::tempdir().expect("temp dir");
+    // Generated from the parser alone: a broken config file is no obstacle.
+    let broken = home.path().join("broken.toml");
+    std::fs::write(&broken, "server = [").expect("write");
+    let generate = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fpaste"));
+        cmd.args(args).env("FPASTE_CONFIG", &broken);
+        run_command(cmd, b"")
+    };
+    let bash = generate(&["completions", "bash"]).ok().text();
+    let script = home.path().join("fpaste.bash");
+    std::fs::write(&script, &bash).expect("write");
+    let loaded = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p fpaste", path(&script)))
+        .output()
+        .expect("bash runs");
+    assert!(loaded.status.success(), "{loaded:?}");
+    assert!(String::from_utf8_lossy(&loaded.stdout).contains("fpaste"));
+    assert!(
+        generate(&["completions", "zsh"])
+            .ok()
+            .text()
+            .starts_with("#compdef fpaste")
+    );
+    assert!(
+        generate(&["completions", "fish"])
+            .ok()
+            .text()
+            .contains("complete -c fpaste")
+    );
+    let page = generate(&["man"]).ok().text();
+    assert!(page.contains(".TH fpaste 1"), "{page}");
+    assert!(page.contains("register"), "{page}");
+    generate(&["completions", "tcsh"]).code(EXIT_USAGE);
+}

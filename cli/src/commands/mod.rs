@@ -5,6 +5,7 @@ pub mod info;
 pub mod listing;
 pub mod paste;
 pub mod pki;
+pub mod shell;
 pub mod short_url;
 
 use std::io::{IsTerminal as _, Read as _};

@@ -19,6 +19,10 @@ use crate::http::Response;
 use crate::maintenance::MaintenanceError;
 use crate::store::StoreError;
 
+/// How to get `fpaste` where the server does not hand it out.
+pub const CLIENT_HINT: &str = "This server does not serve the fpaste client: build it from the \
+     wasmpaste sources with `cargo install --path cli` (docs/cli.md)";
+
 /// An error response on its way out, plus what to log about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -50,6 +54,12 @@ impl ApiError {
 
     pub fn not_found() -> Self {
         Self::new(404, "Not found")
+    }
+
+    /// `GET /client` where no client is served (Spin; a native host with
+    /// `--no-client`): the native host serves `fpaste` there itself.
+    pub fn client_not_served() -> Self {
+        Self::with_body(404, json!({ "error": "Not found", "hint": CLIENT_HINT }))
     }
 
     pub fn method_not_allowed(allow: &str) -> Self {

@@ -34,6 +34,7 @@ enum Route<'p> {
     PkiCerts,
     PkiRevoke(&'p str),
     OpenApi,
+    Client,
 }
 
 impl<'p> Route<'p> {
@@ -55,6 +56,7 @@ impl<'p> Route<'p> {
             ("pki", Some("revoke"), Some(serial), None) => Self::PkiRevoke(serial),
             ("pki", ..) => return None,
             ("openapi.json", None, ..) => Self::OpenApi,
+            ("client", None, ..) => Self::Client,
             ("", None, ..) => Self::Index,
             ("health", None, ..) => Self::Health,
             ("challenge", None, ..) => Self::Challenge,
@@ -90,6 +92,7 @@ impl<'p> Route<'p> {
             Self::PkiCerts => "/pki/certs",
             Self::PkiRevoke(_) => "/pki/revoke/{serial}",
             Self::OpenApi => "/openapi.json",
+            Self::Client => "/client",
         }
     }
 
@@ -106,7 +109,8 @@ impl<'p> Route<'p> {
             | Self::PkiStatus
             | Self::PkiCaCert
             | Self::PkiCerts
-            | Self::OpenApi => "GET, HEAD, OPTIONS",
+            | Self::OpenApi
+            | Self::Client => "GET, HEAD, OPTIONS",
             Self::Register | Self::PkiCa | Self::PkiIssue | Self::PkiRevoke(_) => "POST, OPTIONS",
             Self::Paste(_) => "GET, HEAD, PUT, DELETE, OPTIONS",
             Self::ShortUrls => "GET, HEAD, POST, OPTIONS",
@@ -196,6 +200,7 @@ fn dispatch(ctx: &Ctx<'_>, req: Request) -> Result<Response, ApiError> {
         (Method::Get | Method::Head, Route::PkiCerts) => pki::list(ctx, &req),
         (Method::Post, Route::PkiRevoke(serial)) => pki::revoke(ctx, &req, serial),
         (Method::Get | Method::Head, Route::OpenApi) => Ok(info::openapi()),
+        (Method::Get | Method::Head, Route::Client) => Err(ApiError::client_not_served()),
         (_, route) => Err(ApiError::method_not_allowed(route.allow())),
     }
 }
@@ -247,6 +252,7 @@ mod tests {
         Route::PkiCerts,
         Route::PkiRevoke("x"),
         Route::OpenApi,
+        Route::Client,
     ];
 
     #[test]
@@ -273,7 +279,8 @@ mod tests {
                 | Route::PkiIssue
                 | Route::PkiCerts
                 | Route::PkiRevoke(_)
-                | Route::OpenApi => {}
+                | Route::OpenApi
+                | Route::Client => {}
             }
         }
         let templates: std::collections::BTreeSet<_> =
@@ -374,6 +381,7 @@ mod tests {
             Some(Route::PkiRevoke("ab"))
         );
         assert_eq!(Route::resolve("/pki/other"), None);
+        assert_eq!(Route::resolve("/client"), Some(Route::Client));
         assert_eq!(Route::resolve("/pki/revoke/ab/c"), None);
     }
 }

@@ -184,6 +184,22 @@ fn unknown_paths_and_methods() {
 }
 
 #[test]
+fn the_client_download_is_a_404_with_an_install_hint_where_nothing_serves_it() {
+    // The native host answers GET /client itself; on Spin (and with
+    // `--no-client`) the component does, never as a malformed paste id.
+    let app = App::new();
+    let resp = app.get("/client");
+    assert_eq!(resp.status, 404);
+    let body = json(&resp);
+    assert_eq!(body["error"], "Not found");
+    assert!(
+        body["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("cargo install --path cli"))
+    );
+}
+
+#[test]
 fn health_reports_the_database() {
     let app = App::new();
     let resp = app.get("/health");

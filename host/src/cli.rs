@@ -13,6 +13,7 @@ use wasmtime::bail;
 use wasmtime::error::Context as _;
 
 use crate::cleanup;
+use crate::client_download::ClientDownload;
 use crate::config::{self, TenantSpec};
 use crate::cpu::DEFAULT_WEIGHT;
 use crate::engine::{PoolSize, compile_cache, new_engine, start_epoch_ticker};
@@ -121,6 +122,15 @@ pub struct Args {
     /// is one core); past it requests wait [default: no quota].
     #[arg(long, env = "WASMPASTE_CPU_MS_PER_SEC", value_parser = limits::CPU_MS_PER_SEC.parser::<u32>())]
     pub cpu_ms_per_sec: Option<u32>,
+
+    /// Serve this file at GET /client instead of the fpaste client built into
+    /// the binary (a static x86_64 Linux build).
+    #[arg(long, env = "WASMPASTE_CLIENT_FILE")]
+    pub client_file: Option<PathBuf>,
+
+    /// Do not serve the fpaste client at GET /client (it then answers 404).
+    #[arg(long, env = "WASMPASTE_NO_CLIENT")]
+    pub no_client: bool,
 
     /// Requests that may wait at once for the CPU quota; more get 503 with
     /// Retry-After.
@@ -235,6 +245,7 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
     let cache = args.cache_dir().as_deref().map(compile_cache).transpose()?;
     let engine = new_engine(pool, cache.clone())?;
     start_epoch_ticker(&engine);
+    let client = ClientDownload::load(args.client_file.as_deref(), args.no_client)?;
     let metrics = Arc::new(Metrics::default());
     let tenants = Arc::new(Tenants::new(
         &engine,
@@ -288,7 +299,11 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
     }
     start_idle_sweeper(tenants.iter().map(|t| Arc::clone(&t.pool)).collect());
 
-    Arc::new(Server::new(tenants, metrics))
+    match &client {
+        Some(c) => tracing::info!(bytes = c.len(), "serving the fpaste client at GET /client"),
+        None => tracing::info!("not serving the fpaste client (GET /client answers 404)"),
+    }
+    Arc::new(Server::new(tenants, metrics, client))
         .serve(listener, shutdown_signal())
         .await
 }

@@ -13,6 +13,7 @@ pub mod bindings;
 pub mod body_limit;
 pub mod cleanup;
 pub mod cli;
+pub mod client_download;
 pub mod config;
 pub mod cpu;
 pub mod db;

@@ -27,6 +27,7 @@ use wasmpaste_contract::http::{SECURITY_HEADERS, is_acceptable_request_id, uuid_
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::body_limit::{CappedBody, DRAIN_MAX};
+use crate::client_download::ClientDownload;
 use crate::metrics::{Metrics, Rejection, route_class};
 use crate::pool::Failure;
 use crate::tenant::{Tenant, Tenants};
@@ -39,11 +40,21 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub struct Server {
     tenants: Arc<Tenants>,
     metrics: Arc<Metrics>,
+    /// `GET /client`, when this host serves the client.
+    client: Option<ClientDownload>,
 }
 
 impl Server {
-    pub fn new(tenants: Arc<Tenants>, metrics: Arc<Metrics>) -> Self {
-        Self { tenants, metrics }
+    pub fn new(
+        tenants: Arc<Tenants>,
+        metrics: Arc<Metrics>,
+        client: Option<ClientDownload>,
+    ) -> Self {
+        Self {
+            tenants,
+            metrics,
+            client,
+        }
     }
 
     /// Accepts connections until `shutdown` resolves, then waits for the
@@ -131,6 +142,12 @@ impl Server {
         peer: SocketAddr,
         rid: &str,
     ) -> hyper::Response<HyperOutgoingBody> {
+        if let Some(client) = &self.client
+            && let Some(resp) =
+                client.answer(req.method(), tenant.strip_prefix(req.uri().path()), rid)
+        {
+            return resp;
+        }
         let max_body = tenant.limits.max_body_bytes;
         if let Some(size) = declared_length(req.headers()).filter(|&n| n > max_body) {
             self.metrics.rejected(&tenant.name, Rejection::Body);
@@ -361,27 +378,45 @@ fn json_response(
     body: &serde_json::Value,
     rid: &str,
 ) -> hyper::Response<HyperOutgoingBody> {
-    let body = body.to_string();
+    let body = Bytes::from(body.to_string());
+    let length = body.len();
+    host_response(
+        status,
+        &[("content-type", "application/json")],
+        body,
+        length,
+        rid,
+    )
+}
+
+/// A response the host itself sends, with the headers the guest would have
+/// set on it (security headers, request id). `length` is the
+/// `Content-Length`: the body's, or for a HEAD answer the GET's.
+pub fn host_response(
+    status: u16,
+    headers: &[(&str, &str)],
+    body: Bytes,
+    length: usize,
+    rid: &str,
+) -> hyper::Response<HyperOutgoingBody> {
     let mut builder = hyper::Response::builder()
         .status(status)
-        .header("content-type", "application/json")
-        .header("content-length", body.len());
-    for (name, value) in SECURITY_HEADERS {
+        .header("content-length", length);
+    for (name, value) in headers.iter().chain(SECURITY_HEADERS) {
         builder = builder.header(*name, *value);
     }
     if let Ok(rid) = HeaderValue::from_str(rid) {
         builder = builder.header("x-request-id", rid);
     }
-    let body = Full::new(Bytes::from(body))
+    builder
+        .body(full(body))
+        .unwrap_or_else(|_| hyper::Response::new(full(Bytes::new())))
+}
+
+fn full(bytes: Bytes) -> HyperOutgoingBody {
+    Full::new(bytes)
         .map_err(|never: Infallible| match never {})
-        .boxed_unsync();
-    builder.body(body).unwrap_or_else(|_| {
-        hyper::Response::new(
-            Full::new(Bytes::new())
-                .map_err(|never: Infallible| match never {})
-                .boxed_unsync(),
-        )
-    })
+        .boxed_unsync()
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub fn index(ctx: &Ctx<'_>, req: &Request) -> Result<Response, ApiError> {
                 "GET /pki/certs": "List your certificates",
                 "POST /pki/revoke/<serial>": "Revoke a certificate",
                 "GET /openapi.json": "OpenAPI 3.1 description of this API",
+                "GET /client": "The fpaste command-line client (Linux x86_64; native host)",
             },
             "usage": {
                 "raw": format!("curl --data-binary @file.txt {base}"),

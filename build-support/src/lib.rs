@@ -1,8 +1,12 @@
 //! Used by build scripts (`host/build.rs`, `bench/build.rs`,
 //! `tests/components/build.rs`) to build a workspace package for another
-//! target with a nested `cargo build --release` into a target directory
-//! under `OUT_DIR`, the way wasmtime builds its test programs: the component
-//! for `wasm32-wasip2`, the `fpaste` client as a static Linux binary.
+//! target with a nested `cargo build --release`, the way wasmtime builds its
+//! test programs: the component for `wasm32-wasip2`, the `fpaste` client as a
+//! static Linux binary. Each package gets its own nested target directory,
+//! `target/nested/<package>`, shared by the outer debug and release builds, so
+//! both profiles of the host build the component and the client once. (One
+//! directory for all packages would not do: building a package that uses
+//! the guest as a library rewrites the guest's own `.wasm` there.)
 //! Failures stop the build with a message that says what to do.
 
 use std::env;
@@ -49,12 +53,15 @@ fn build(
     watched: &[&str],
     vars: &[(String, String)],
 ) -> PathBuf {
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let root = workspace_root();
     for path in watched.iter().chain(["wit", "Cargo.lock"].iter()) {
         println!("cargo:rerun-if-changed={}", root.join(path).display());
     }
-    let target_dir = out_dir.join(format!("{target}-target"));
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+    // A relative CARGO_TARGET_DIR is the outer cargo's, run from the root.
+    let target_dir =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let target_dir = root.join(target_dir).join("nested").join(package);
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command

@@ -59,6 +59,7 @@ fn answer(
                 tenant: t.name.to_string(),
                 db_size_bytes: t.db.size_bytes(),
                 idle_instances: t.pool.idle_instances(),
+                idle_instance_memory_bytes: t.pool.idle_instance_memory(),
             })),
         ),
         (&hyper::Method::GET, "/healthz") => (

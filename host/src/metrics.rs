@@ -63,6 +63,8 @@ pub struct TenantGauges {
     pub tenant: String,
     pub db_size_bytes: u64,
     pub idle_instances: usize,
+    /// The largest linear memory among the idle instances.
+    pub idle_instance_memory_bytes: usize,
 }
 
 pub struct Metrics {
@@ -75,6 +77,7 @@ pub struct Metrics {
     rejections: Family<KindLabels, Counter>,
     db_size: Family<TenantLabels, Gauge>,
     idle_instances: Family<TenantLabels, Gauge>,
+    instance_memory: Family<TenantLabels, Gauge>,
     cleanup_runs: Family<KindLabels, Counter>,
     cleanup_removed: Family<KindLabels, Counter>,
     cpu_seconds: Family<TenantLabels, Counter<f64, AtomicU64>>,
@@ -129,6 +132,7 @@ impl Default for Metrics {
         let rejections = Family::default();
         let db_size = Family::default();
         let idle_instances = Family::default();
+        let instance_memory = Family::default();
         let cleanup_runs = Family::default();
         let cleanup_removed = Family::default();
         let cpu_seconds = Family::default();
@@ -175,6 +179,11 @@ impl Default for Metrics {
             idle_instances.clone(),
         );
         registry.register(
+            "instance_memory_bytes",
+            "Largest linear memory among the instances kept for reuse (max_instance_reuse above 1)",
+            instance_memory.clone(),
+        );
+        registry.register(
             "cleanup_runs",
             "Scheduled cleanup passes, by outcome (ok, error)",
             cleanup_runs.clone(),
@@ -209,6 +218,7 @@ impl Default for Metrics {
             rejections,
             db_size,
             idle_instances,
+            instance_memory,
             cleanup_runs,
             cleanup_removed,
             cpu_seconds,
@@ -294,6 +304,8 @@ impl Metrics {
             self.db_size.get_or_create(&labels).set(size);
             let idle = i64::try_from(g.idle_instances).unwrap_or(i64::MAX);
             self.idle_instances.get_or_create(&labels).set(idle);
+            let memory = i64::try_from(g.idle_instance_memory_bytes).unwrap_or(i64::MAX);
+            self.instance_memory.get_or_create(&labels).set(memory);
         }
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -363,6 +375,7 @@ mod tests {
             tenant: "alpha".into(),
             db_size_bytes: 4096,
             idle_instances: 2,
+            idle_instance_memory_bytes: 1 << 20,
         }]);
         assert!(
             text.contains(
@@ -387,6 +400,7 @@ mod tests {
         );
         assert!(text.contains(r#"wasmpaste_db_size_bytes{tenant="alpha"} 4096"#));
         assert!(text.contains(r#"wasmpaste_idle_instances{tenant="alpha"} 2"#));
+        assert!(text.contains(r#"wasmpaste_instance_memory_bytes{tenant="alpha"} 1048576"#));
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -111,6 +111,16 @@ impl Idle {
         self.0.lock().map_or(0, |idle| idle.len())
     }
 
+    /// The largest linear memory among the idle instances, in bytes.
+    fn largest_memory(&self) -> usize {
+        self.0.lock().map_or(0, |idle| {
+            idle.iter()
+                .map(|i| i.store.data().limits.largest_memory())
+                .max()
+                .unwrap_or(0)
+        })
+    }
+
     /// Drops the instances idle for at least `ttl`; returns how many.
     fn take(&self, ttl: Duration) -> usize {
         let now = Instant::now();
@@ -423,6 +433,12 @@ impl TenantPool {
     /// Instances kept for reuse right now.
     pub fn idle_instances(&self) -> usize {
         self.idle.len()
+    }
+
+    /// The largest linear memory of an instance kept for reuse, in bytes: a
+    /// guest that leaks grows it request after request.
+    pub fn idle_instance_memory(&self) -> usize {
+        self.idle.largest_memory()
     }
 }
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::body::{HostIncomingBody, HostOutgoingBody};
 use wasmtime_wasi_http::p2::types::{
@@ -30,7 +30,7 @@ pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
     hooks: DenyOutbound,
-    pub limits: StoreLimits,
+    pub limits: Limiter,
     sqlite: SqliteCtx,
     variables: Variables,
     /// The same sink as `wasi`'s stderr, kept to retag a reused instance.
@@ -52,10 +52,13 @@ impl HostState {
             wasi: WasiCtx::builder().stderr(stderr.clone()).build(),
             http: WasiHttpCtx::new(),
             hooks: DenyOutbound,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(max_memory)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: Limiter {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(max_memory)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                largest_memory: 0,
+            },
             sqlite: SqliteCtx::new(db),
             variables,
             stderr,
@@ -92,6 +95,65 @@ impl HostState {
     /// The view `fermyon:spin/variables` is linked against.
     pub fn variables(&mut self) -> &Variables {
         &self.variables
+    }
+}
+
+/// The store's memory limits, noting how large its largest linear memory
+/// grew (the soak and the `wasmpaste_instance_memory_bytes` gauge watch a
+/// reused instance's memory for leaks).
+pub struct Limiter {
+    limits: StoreLimits,
+    largest_memory: usize,
+}
+
+impl Limiter {
+    /// Bytes of the largest linear memory of this store's instances.
+    pub fn largest_memory(&self) -> usize {
+        self.largest_memory
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        if allowed {
+            self.largest_memory = self.largest_memory.max(desired);
+        }
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Abuse controls end to end: proof-of-work with a real solver, replays and
 //! forgeries, rate limits and their headers, anti-flood, dedup, content
 //! policies, all against the real binary. Windows are configured to a second
-//! or two so nothing waits for a minute.
+//! or two so nothing waits for a minute. Also runs on Spin (`api_on_spin`).
 
 mod common;
 

@@ -1,9 +1,10 @@
 //! The paste API end to end: the real host binary with the real component,
-//! over loopback, one server (and database) per test.
+//! over loopback, one server (and database) per test. Also runs on Spin
+//! (`api_on_spin`).
 
 mod common;
 
-use common::{ALICE, BOB, PARALLEL, Server, error, json, parallel};
+use common::{ALICE, BOB, PARALLEL, Server, error, json, parallel, solved_challenge};
 use serde_json::Value;
 
 fn id_of(v: &Value) -> String {
@@ -772,4 +773,58 @@ fn the_openapi_document_is_served() {
     }
     let index = json(s.get("/").send().unwrap(), 200);
     assert!(index["endpoints"].get("GET /openapi.json").is_some());
+}
+
+/// Spin has no scheduler (nothing calls the `maintenance` export): the
+/// guest cleans up during requests, at most once per `cleanup_interval`,
+/// and that is what removes expired pastes, short URLs and used nonces
+/// there. (The native host's scheduler runs at start and then hourly, so
+/// within this test only requests clean up on either host.)
+#[test]
+fn expired_rows_disappear_through_normal_traffic() {
+    let s = Server::with_env(&[
+        ("WASMPASTE_CLEANUP_INTERVAL", "1"),
+        ("WASMPASTE_POW_DIFFICULTY", "4"),
+        // Long enough to solve and submit on a loaded machine.
+        ("WASMPASTE_POW_TTL", "3"),
+    ]);
+    let count = |table: &str| -> i64 {
+        let db = rusqlite::Connection::open(s.db_path()).expect("open the database");
+        db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count")
+    };
+    let (token, solution) = solved_challenge(&s, "/challenge");
+    let paste = s
+        .post("/")
+        .header("X-Expiry", "1")
+        .header("X-PoW-Token", token)
+        .header("X-PoW-Solution", solution)
+        .body("brief")
+        .send()
+        .unwrap();
+    json(paste, 201);
+    assert_eq!(count("pastes"), 1);
+    assert_eq!(
+        count("pow_nonces"),
+        1,
+        "the used nonce is kept until it expires"
+    );
+    let (token, solution) = solved_challenge(&s, "/challenge");
+    let url = s
+        .post("/s")
+        .header("X-Expiry", "1")
+        .header("X-PoW-Token", token)
+        .header("X-PoW-Solution", solution)
+        .body("https://example.com/")
+        .send()
+        .unwrap();
+    json(url, 201);
+    assert_eq!(count("short_urls"), 1);
+
+    // Past the pastes' expiry (1 s) and the nonces' (3 s).
+    std::thread::sleep(std::time::Duration::from_millis(4100));
+    assert_eq!(s.get("/health").send().unwrap().status(), 200);
+    for table in ["pastes", "short_urls", "pow_nonces"] {
+        assert_eq!(count(table), 0, "{table} after the cleanup");
+    }
 }

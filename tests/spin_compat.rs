@@ -9,15 +9,14 @@
 //! would refuse a valid guest. The guest's imports must also all be listed in
 //! `tests/fixtures/guest-imports.txt`, so a new one is a reviewed decision.
 //!
-//! Spin has no scheduler and instantiates the component per request; the
-//! native host does the same per request, so the last test shows the
-//! request-driven cleanup that Spin relies on.
+//! The API suites themselves also run on a real Spin (the `*_on_spin` test
+//! targets, see tests/common/spin.rs); this one checks the component's
+//! interface and what `spin up` does with the documented configuration.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Duration;
 
 use common::{Server, json};
 use wasmparser::{Parser, Payload};
@@ -174,34 +173,87 @@ fn version_lines_follow_wasmtime() {
     assert!(!platform.contains(&key("wasi:nn/inference@0.2.0-rc-2024-10-28")));
 }
 
-/// On Spin nothing calls the `maintenance` export: the guest cleans up
-/// during requests, at most once per `cleanup_interval`.
+/// A runtime-config file, the way Spin operators place the database
+/// (docs/deployment.md): the paste lands in the file it names.
 #[test]
-fn cleanup_runs_during_requests() {
-    // Spin has no scheduler: turn the host's off so only the guest cleans.
-    let s = Server::with_env(&[
-        ("WASMPASTE_CLEANUP_INTERVAL", "1"),
-        ("WASMPASTE_CLEANUP_EVERY", "0"),
-    ]);
-    let paste = s
-        .post("/")
-        .header("X-Expiry", "1")
-        .body("brief")
-        .send()
-        .unwrap();
-    json(paste, 201);
-    let url = s
-        .post("/s")
-        .header("X-Expiry", "1")
-        .body("https://example.com/")
-        .send()
-        .unwrap();
-    json(url, 201);
-    std::thread::sleep(Duration::from_millis(2100));
-    assert_eq!(s.get("/health").send().unwrap().status(), 200);
-    assert!(
-        s.logged(r#""expired_pastes":1,"expired_short_urls":1"#),
-        "{:#?}",
-        s.logs()
+fn a_runtime_config_file_places_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("pastes.db");
+    let rc = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        format!(
+            "[sqlite_database.default]\ntype = \"spin\"\npath = {:?}\n",
+            db.display().to_string()
+        ),
+    )
+    .expect("write the runtime config");
+    let s = Server::on_spin(
+        &[("WASMPASTE_POW_DIFFICULTY", "0")],
+        &["--runtime-config-file", &rc.display().to_string()],
     );
+    let id = s.create("placed")["id"].as_str().expect("id").to_owned();
+    let stored: String = rusqlite::Connection::open(&db)
+        .expect("the configured database")
+        .query_row("SELECT content FROM pastes WHERE id = ?1", [&id], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .map(|c| String::from_utf8_lossy(&c).into_owned())
+        .expect("the paste, in the configured file");
+    assert_eq!(stored, "placed");
+    assert!(
+        !s.db_path().exists(),
+        "the default database was used: {}",
+        s.db_path().display()
+    );
+}
+
+/// The native host refuses to start with a variable that does not parse;
+/// Spin has no start-up hook, so there the same sentence is logged, the
+/// health check fails and requests that need the variable get a JSON 500
+/// naming it.
+#[test]
+fn a_misconfigured_variable_is_reported_as_on_the_native_host() {
+    let env = [("WASMPASTE_POW_DIFFICULTY", "abc")];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let refused = match common::spawn(&dir.path().join("w.db"), &env) {
+        Err(refused) => refused,
+        Ok((mut started, ..)) => {
+            let _ = started.kill();
+            String::from("the native host started")
+        }
+    };
+    let sentence = refused
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("variable `pow_difficulty`"));
+    assert!(
+        sentence.is_some(),
+        "no sentence naming the variable: {refused}"
+    );
+    let sentence = sentence.expect("checked").to_owned();
+
+    let s = Server::on_spin(&env, &[]);
+    let health = json(s.get("/health").send().expect("GET /health"), 503);
+    assert_eq!(health["configuration"], "invalid");
+    let create = json(s.post("/").body("x").send().expect("POST /"), 500);
+    assert_eq!(create["error"], "Server configuration error");
+    assert_eq!(create["variable"], "pow_difficulty");
+    assert!(s.logged(&sentence), "{sentence:?} not in {:#?}", s.logs());
+    // Everything that does not need the variable still works.
+    json(s.get("/").send().expect("GET /"), 200);
+}
+
+/// Spin opens its database in rollback-journal mode (every write syncs a
+/// journal and blocks readers); the component's schema 5 asks for WAL,
+/// which stays with the file.
+#[test]
+fn the_component_switches_the_spin_database_to_wal() {
+    let s = Server::on_spin(&[("WASMPASTE_POW_DIFFICULTY", "0")], &[]);
+    s.create("x");
+    let mode: String = rusqlite::Connection::open(s.db_path())
+        .expect("open the database")
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "wal");
 }

@@ -9,6 +9,8 @@
 //! `wasmpaste` beside the running binary). [`Server`] starts any program
 //! that prints `wasmpaste listening on URL`, e.g. `wasmpaste-native`.
 
+pub mod spin_up;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -61,8 +63,6 @@ impl Options {
     }
 }
 
-/// The program `var` names, else `name` beside the running binary; fails
-/// when it does not exist.
 /// The process exit status of a load generator's `main`: errors on stderr.
 pub fn exit(result: Result<(), String>) -> std::process::ExitCode {
     match result {
@@ -74,6 +74,8 @@ pub fn exit(result: Result<(), String>) -> std::process::ExitCode {
     }
 }
 
+/// The program `var` names, else `name` beside the running binary; fails
+/// when it does not exist.
 pub fn sibling_bin(name: &str, var: &str) -> Result<PathBuf, String> {
     let bin = std::env::var_os(var).map_or_else(
         || {

@@ -57,10 +57,11 @@ pub struct Rows {
 }
 
 #[cfg(feature = "rusqlite")]
-pub use self::sqlite::{STATEMENT_CACHE, configure, query};
+pub use self::sqlite::{STATEMENT_CACHE, configure, guest_policy, query};
 
 #[cfg(feature = "rusqlite")]
 mod sqlite {
+    use rusqlite::hooks::{AuthAction, AuthContext, Authorization, TransactionOperation};
     use rusqlite::types::{ToSqlOutput, ValueRef};
 
     use super::{Rows, Value};
@@ -78,6 +79,29 @@ mod sqlite {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(())
+    }
+
+    /// What a guest's statements may do on a SQLite file (SQLite's authorizer
+    /// callback for guest connections): no `ATTACH` (another tenant's file),
+    /// no `PRAGMA` (the quota and journal settings are the host's), no
+    /// transactions (one held across an epoch yield would make every other
+    /// writer wait in SQLite's busy handler; the guest changes state with one
+    /// atomic statement each). A refused statement fails with
+    /// `AuthorizationForStatementDenied`.
+    pub fn guest_policy(ctx: AuthContext<'_>) -> Authorization {
+        match ctx.action {
+            AuthAction::Attach { .. } | AuthAction::Detach { .. } | AuthAction::Pragma { .. } => {
+                Authorization::Deny
+            }
+            AuthAction::Transaction {
+                operation: TransactionOperation::Begin,
+            }
+            | AuthAction::Savepoint {
+                operation: TransactionOperation::Begin,
+                ..
+            } => Authorization::Deny,
+            _ => Authorization::Allow,
+        }
     }
 
     /// Runs one statement (from the statement cache) and collects its rows.

@@ -87,6 +87,18 @@ impl Headers {
             .map(str::trim)
     }
 
+    /// The last value of a header if it is valid UTF-8, trimmed: for
+    /// headers the host appends after the client's own (Spin adds
+    /// `spin-client-addr` after whatever the client sent under that name).
+    pub fn get_last(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+            .map(str::trim)
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.get_bytes(name).is_some()
     }

@@ -205,6 +205,19 @@ fn health_reports_the_database() {
     let resp = app.get("/health");
     assert_eq!(resp.status, 200);
     assert_eq!(json(&resp)["database"], "ok");
+    assert!(json(&resp).get("configuration").is_none());
+}
+
+#[test]
+fn health_reports_an_invalid_variable() {
+    let app = App::with_vars(MapVars::default().with("pow_difficulty", "abc"));
+    let resp = app.get("/health");
+    assert_eq!(resp.status, 503);
+    let body = json(&resp);
+    assert_eq!(body["status"], "unhealthy");
+    assert_eq!(body["configuration"], "invalid");
+    // The value is for the log, not for whoever asks.
+    assert!(!String::from_utf8_lossy(&resp.body).contains("abc"));
 }
 
 #[test]
@@ -470,4 +483,25 @@ fn listing_shows_iso_dates_and_truncated_owner() {
     );
     assert_eq!(resp.status, 400);
     assert_eq!(app.get("/pastes").status, 401);
+}
+
+/// Spin passes a client's own `spin-client-addr` on and appends the one it
+/// saw on the socket after it: the rate limit counts the last.
+#[test]
+fn a_client_sent_spin_client_addr_does_not_choose_the_rate_limit_bucket() {
+    let app = App::with_vars(MapVars::default().with("rate_max", "1"));
+    let from = |spoofed: &str| {
+        app.send(
+            Method::Post,
+            "/",
+            &[
+                ("spin-client-addr", spoofed),
+                ("spin-client-addr", "198.51.100.7:40000"),
+            ],
+            b"x",
+        )
+        .status
+    };
+    assert_eq!(from("192.0.2.1:1"), 201);
+    assert_eq!(from("192.0.2.2:1"), 429);
 }

@@ -1,7 +1,14 @@
-//! Shared harness of the end-to-end tests: starts the real `wasmpaste` binary
-//! on 127.0.0.1:0 with a temporary database and talks to it over HTTP.
+//! Shared harness of the end-to-end tests: starts a real server on
+//! 127.0.0.1:0 with a temporary database and talks to it over HTTP.
+//!
+//! The server is the `wasmpaste` binary, or `spin up` serving the same
+//! `.wasm` in the test binaries whose name ends in `_on_spin`: the API suites
+//! are compiled twice (see host/Cargo.toml), so a suite runs on both hosts
+//! and whatever needs the native host lives in a suite that is not.
 
 #![allow(dead_code)] // each test binary uses a different subset
+
+pub mod spin;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -23,8 +30,30 @@ const ABUSE_OFF: &[(&str, &str)] = &[
     ("WASMPASTE_DEDUP_MAX", "0"),
 ];
 
+/// The host a test binary drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The `wasmpaste` binary.
+    Native,
+    /// `spin up` (Fermyon Spin) with the component the native host embeds.
+    Spin,
+}
+
+impl Target {
+    /// Which host this test binary drives: the `<suite>_on_spin` targets
+    /// drive Spin, every other one the native host.
+    pub fn current() -> Self {
+        if env!("CARGO_CRATE_NAME").ends_with("_on_spin") {
+            Self::Spin
+        } else {
+            Self::Native
+        }
+    }
+}
+
 pub struct Server {
     child: Child,
+    pub target: Target,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
     pub client: Client,
@@ -63,8 +92,24 @@ impl Server {
     }
 
     fn launch(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
-        let (child, addr, stderr) =
-            spawn(&dir.path().join("wasmpaste.db"), env).expect("server starts");
+        let target = Target::current();
+        let spawned = match target {
+            Target::Native => spawn(&database_file(target, dir.path()), env),
+            Target::Spin => spin::spawn(dir.path(), env, &[]),
+        };
+        Self::with_spawned(target, dir, spawned.expect("server starts"))
+    }
+
+    /// `spin up` with `env` (`WASMPASTE_<NAME>` guest variables, nothing
+    /// turned off) and more `args`, in any test binary.
+    pub fn on_spin(env: &[(&str, &str)], args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let spawned = spin::spawn(dir.path(), env, args).expect("spin up serves");
+        Self::with_spawned(Target::Spin, dir, spawned)
+    }
+
+    fn with_spawned(target: Target, dir: tempfile::TempDir, spawned: Spawned) -> Self {
+        let (child, addr, stderr) = spawned;
         let client = Client::builder()
             .timeout(Duration::from_secs(60))
             // Tests look at redirects (the shortener) instead of following them.
@@ -73,6 +118,7 @@ impl Server {
             .expect("client");
         Self {
             child,
+            target,
             addr,
             dir,
             client,
@@ -158,21 +204,39 @@ impl Server {
 
     /// Stops the server with SIGKILL and hands the directory back for a restart.
     pub fn kill(mut self) -> tempfile::TempDir {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
         let dir = tempfile::tempdir().expect("temp dir");
         std::mem::replace(&mut self.dir, dir)
     }
 
     pub fn db_path(&self) -> PathBuf {
-        self.dir.path().join("wasmpaste.db")
+        database_file(self.target, self.dir.path())
+    }
+
+    fn stop(&mut self) {
+        if self.target == Target::Spin {
+            // `spin up` runs the server as a child (`spin trigger http`):
+            // SIGKILL reaches only the process it is sent to, so send it to
+            // the group `spin::spawn` made.
+            spin::kill_group(&self.child);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
+    }
+}
+
+/// The SQLite file of a server whose directory is `dir`: the native host's
+/// `WASMPASTE_DB`, or Spin's default database in its state directory.
+pub fn database_file(target: Target, dir: &std::path::Path) -> PathBuf {
+    match target {
+        Target::Native => dir.join("wasmpaste.db"),
+        Target::Spin => dir.join("sqlite_db.db"),
     }
 }
 
@@ -236,16 +300,7 @@ pub fn spawn_command(mut cmd: Command, env: &[(&str, &str)]) -> Result<SpawnedWi
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
-    let stderr_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = std::sync::Arc::clone(&stderr_lines);
-    let stderr = child.stderr.take().ok_or("no stderr")?;
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(mut l) = sink.lock() {
-                l.push(line);
-            }
-        }
-    });
+    let stderr_lines = collect_lines(child.stderr.take().ok_or("no stderr")?);
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let mut admin = None;
@@ -275,6 +330,22 @@ pub fn spawn_command(mut cmd: Command, env: &[(&str, &str)]) -> Result<SpawnedWi
     Err(format!(
         "server exited ({status}) before listening:\n{logs}"
     ))
+}
+
+/// Collects the lines of a child's output as they arrive.
+pub fn collect_lines(
+    output: impl Read + Send + 'static,
+) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&lines);
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if let Ok(mut l) = sink.lock() {
+                l.push(line);
+            }
+        }
+    });
+    lines
 }
 
 /// The JSON body of a response, after checking its status.

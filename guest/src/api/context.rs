@@ -168,10 +168,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// The client's IP: the host's `spin-client-addr`, or `X-Forwarded-For`
-    /// from the trusted proxy.
+    /// from the trusted proxy. The last `spin-client-addr`: the native host
+    /// drops a client's, but Spin keeps it and appends its own after it.
     pub fn client_ip(&self, headers: &Headers) -> Result<String, ApiError> {
         Ok(identity::client_ip(
-            headers.get("spin-client-addr"),
+            headers.get_last("spin-client-addr"),
             headers.get("x-forwarded-for"),
             self.via_trusted_proxy(headers)?,
         ))

@@ -81,8 +81,21 @@ pub fn openapi() -> Response {
     resp
 }
 
-/// `GET /health`: whether the database can be prepared (opened, migrated).
+/// `GET /health`: whether the database can be prepared (opened, migrated)
+/// and every variable parses. The native host refuses to start with a bad
+/// variable; Spin has no start-up hook, so there the health check is where
+/// an orchestrator sees it (each bad value logged as the host would print it).
 pub fn health(ctx: &Ctx<'_>) -> Response {
+    let problems = ctx.cfg.check_all();
+    if !problems.is_empty() {
+        for problem in &problems {
+            ctx.log_event("ERROR", json!({ "message": problem }));
+        }
+        return Response::json(
+            503,
+            &json!({ "status": "unhealthy", "database": "ok", "configuration": "invalid" }),
+        );
+    }
     match ctx.db() {
         Ok(_) => Response::json(200, &json!({ "status": "healthy", "database": "ok" })),
         Err(e) => {

@@ -1,7 +1,8 @@
 //! A rusqlite-backed [`Sql`] for native tests: the real SQL and migrations,
 //! without wasm. It runs statements the way the native host does (the same
-//! binding and connection settings, from `wasmpaste-contract`; one statement
-//! per call, `ATTACH` refused) so tests catch what production would. With the
+//! binding, connection settings and statement policy, from
+//! `wasmpaste-contract`: one statement per call, no `ATTACH`, `PRAGMA` or
+//! transactions) so tests catch what production would. With the
 //! `native-store` feature it also backs the native benchmark server.
 
 use std::cell::Cell;
@@ -22,7 +23,9 @@ pub struct NativeSqlite {
 
 impl NativeSqlite {
     pub fn memory() -> Self {
-        Self::wrap(rusqlite::Connection::open_in_memory().expect("open in-memory sqlite"))
+        rusqlite::Connection::open_in_memory()
+            .and_then(Self::wrap)
+            .expect("open in-memory sqlite")
     }
 
     #[cfg(test)]
@@ -37,14 +40,15 @@ impl NativeSqlite {
         let mut conn = rusqlite::Connection::open(path).map_err(io)?;
         sql::configure(&mut conn).map_err(io)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(io)?;
-        Ok(Self::wrap(conn))
+        Self::wrap(conn).map_err(io)
     }
 
-    fn wrap(conn: rusqlite::Connection) -> Self {
-        Self {
+    fn wrap(mut conn: rusqlite::Connection) -> rusqlite::Result<Self> {
+        conn.authorizer(Some(sql::guest_policy))?;
+        Ok(Self {
             conn,
             statements: Cell::new(0),
-        }
+        })
     }
 
     /// How many statements ran so far: tests pin the per-request SQL cost.
@@ -54,15 +58,13 @@ impl NativeSqlite {
 
     fn query(&self, statement: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         self.statements.set(self.statements.get() + 1);
-        if statement
-            .trim_start()
-            .to_ascii_uppercase()
-            .starts_with("ATTACH")
-        {
-            return Err(StoreError::AccessDenied);
-        }
         let rows =
-            sql::query(&self.conn, statement, params).map_err(|e| StoreError::Io(e.to_string()))?;
+            sql::query(&self.conn, statement, params).map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::AuthorizationForStatementDenied) => {
+                    StoreError::AccessDenied
+                }
+                _ => StoreError::Io(e.to_string()),
+            })?;
         Ok(rows.rows.into_iter().map(Row).collect())
     }
 }

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use wasmpaste_contract::sql;
 
-use super::statement_policy::guest_policy;
 use super::{AnyConnection, Connection, Database, DbError, Rows, Value};
 
 /// How long a statement waits for another writer before failing. Below the
@@ -99,7 +98,7 @@ impl FileDatabase {
             let pages = i64::try_from(quota / page_size).unwrap_or(i64::MAX).max(1);
             conn.pragma_update(None, "max_page_count", pages)?;
         }
-        conn.authorizer(Some(guest_policy))?;
+        conn.authorizer(Some(sql::guest_policy))?;
         Ok(conn)
     }
 

@@ -9,7 +9,6 @@
 //! hold a transaction across calls.
 
 pub mod file;
-mod statement_policy;
 
 use std::fmt;
 

@@ -95,7 +95,9 @@ fn a_solved_challenge_creates_once_and_replays_fail() {
 
 #[test]
 fn forged_expired_wrong_and_garbage_submissions_fail() {
-    let s = pow_server(&[("WASMPASTE_POW_TTL", "1")]);
+    // Expiry is in whole seconds: 3 s leave at least 2 for the checks below
+    // (a dozen requests), however slow the host.
+    let s = pow_server(&[("WASMPASTE_POW_TTL", "3")]);
     let c = json(s.get("/challenge").send().unwrap(), 200);
     let (nonce, token) = (c["nonce"].as_str().unwrap(), c["token"].as_str().unwrap());
     let expires = c["expires"].as_i64().unwrap();
@@ -147,7 +149,7 @@ fn forged_expired_wrong_and_garbage_submissions_fail() {
         .unwrap();
     assert_eq!(error(no_solution, 400), "Proof-of-work required");
     // Expired.
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(3100));
     let solution = solve(nonce, 8).to_string();
     assert_eq!(
         error(post_with_pow(&s, token, &solution, "x"), 400),
@@ -297,10 +299,12 @@ fn the_rate_limiter_is_exact_under_concurrency() {
 
 #[test]
 fn windows_end_and_clients_are_told_when() {
-    let s = Server::with_env(&[("WASMPASTE_RATE_MAX", "1"), ("WASMPASTE_RATE_WINDOW", "1")]);
+    // Windows start at whole seconds: with 2 s, `b` (well under a second
+    // after `a`, even on a slow host) is surely in `a`'s window.
+    let s = Server::with_env(&[("WASMPASTE_RATE_MAX", "1"), ("WASMPASTE_RATE_WINDOW", "2")]);
     assert_eq!(s.post("/").body("a").send().unwrap().status(), 201);
     assert_eq!(s.post("/").body("b").send().unwrap().status(), 429);
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(s.post("/").body("c").send().unwrap().status(), 201);
 }
 

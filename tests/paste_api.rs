@@ -789,9 +789,12 @@ fn expired_rows_disappear_through_normal_traffic() {
         ("WASMPASTE_POW_TTL", "3"),
     ]);
     let count = |table: &str| -> i64 {
+        let sql = format!("SELECT count(*) FROM {table}");
+        if let Some(url) = s.sqld_url() {
+            return common::sqld::query_i64(url, &sql);
+        }
         let db = rusqlite::Connection::open(s.db_path()).expect("open the database");
-        db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-            .expect("count")
+        db.query_row(&sql, [], |r| r.get(0)).expect("count")
     };
     let (token, solution) = solved_challenge(&s, "/challenge");
     let paste = s

@@ -632,7 +632,8 @@ fn the_ca_key_is_stored_encrypted_under_the_password() {
 
     // Everything SQLite wrote: the database and its write-ahead log.
     let mut stored = Vec::new();
-    for file in [db.clone(), db.with_extension("db-wal")] {
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    for file in [db, wal] {
         if let Ok(bytes) = std::fs::read(file) {
             stored.extend(bytes);
         }

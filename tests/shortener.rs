@@ -356,9 +356,10 @@ fn concurrent_redirects_are_all_counted() {
 #[test]
 fn expired_urls_are_gone_and_cleaned_up() {
     let s = Server::start();
+    // Expiry is in whole seconds: 2 s keep the first redirect inside it.
     let r = s
         .post("/s")
-        .header("X-Expiry", "1")
+        .header("X-Expiry", "2")
         .body("https://example.com/brief")
         .send()
         .unwrap();

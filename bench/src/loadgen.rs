@@ -252,9 +252,14 @@ pub struct Sample {
 impl Sample {
     /// Answered requests per second (4xx and 5xx answers excluded).
     pub fn rps(&self) -> f64 {
+        self.answered() / self.seconds
+    }
+
+    /// Answered requests (4xx and 5xx answers excluded).
+    pub fn answered(&self) -> f64 {
         #[allow(clippy::cast_precision_loss)]
         let n = self.latencies.len() as f64;
-        n / self.seconds
+        n
     }
 
     /// The `p` quantile (0 to 1) of the latencies, in ms.

@@ -84,11 +84,24 @@ impl ApiError {
     }
 }
 
+/// `Retry-After` of a 503 for a database that is unavailable for now.
+const DATABASE_RETRY_AFTER_SECS: u32 = 2;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::DatabaseFull => {
                 let mut err = Self::new(507, "Storage quota exceeded");
+                err.internal = Some(e.to_string());
+                err
+            }
+            // The host lost the database for now (a libSQL server that
+            // cannot be reached or restarts, a lock wait given up): the
+            // request did nothing; the same request later may succeed.
+            StoreError::InvalidConnection => {
+                let mut err = Self::new(503, "Database unavailable, try again shortly");
+                err.headers
+                    .push(("retry-after", DATABASE_RETRY_AFTER_SECS.to_string()));
                 err.internal = Some(e.to_string());
                 err
             }
@@ -353,6 +366,19 @@ fn duplicate(message: &str, count: u64, window: i64) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_database_connection_is_a_503_to_retry() {
+        let e = ApiError::from(StoreError::InvalidConnection);
+        assert_eq!(e.status, 503);
+        assert!(
+            e.headers
+                .iter()
+                .any(|(n, v)| *n == "retry-after" && v == "2")
+        );
+        let other = ApiError::from(StoreError::Io("no such table: x".into()));
+        assert_eq!(other.status, 500);
+    }
 
     #[test]
     fn statuses_and_messages_follow_the_reference() {

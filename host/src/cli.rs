@@ -20,6 +20,7 @@ use crate::engine::{PoolSize, compile_cache, new_engine, start_epoch_ticker};
 use crate::limits::{self, Limits, MIB};
 use crate::metrics::Metrics;
 use crate::pool::start_idle_sweeper;
+use crate::runtime_config::{self, DatabaseSpec};
 use crate::server::Server;
 use crate::tenant::{Tenant, Tenants};
 use crate::variables::{ENV_PREFIX, EnvVariables, FLASKPASTE_PREFIX};
@@ -51,6 +52,12 @@ pub struct Args {
     /// if missing [default: ./data/wasmpaste.db].
     #[arg(long, env = "WASMPASTE_DB")]
     pub db: Option<PathBuf>,
+
+    /// Spin runtime-config file whose `[sqlite_database.default]` is the
+    /// single tenant's database: `type = "libsql"` with `url` and `token` (a
+    /// libSQL server), or `type = "spin"` with `path` (a file). Replaces --db.
+    #[arg(long, env = "WASMPASTE_RUNTIME_CONFIG_FILE", conflicts_with = "db")]
+    pub runtime_config_file: Option<PathBuf>,
 
     /// Serve this component (.wasm) instead of the embedded one (single tenant).
     #[arg(long, env = "WASMPASTE_COMPONENT")]
@@ -192,19 +199,32 @@ impl Args {
     /// The tenants to serve: from `--config`, or the single default tenant.
     pub fn tenants(&self) -> wasmtime::Result<Vec<TenantSpec>> {
         let Some(path) = &self.config else {
+            let database = match &self.runtime_config_file {
+                Some(rc) => runtime_config::load(rc)
+                    .map_err(|e| wasmtime::format_err!("{e}"))?
+                    .unwrap_or_else(|| DatabaseSpec::File(self.db_path())),
+                None => DatabaseSpec::File(self.db_path()),
+            };
+            if matches!(database, DatabaseSpec::Libsql { .. }) && self.db_quota_mib.is_some() {
+                bail!(
+                    "--db-quota-mib: a libSQL server enforces its own limits; remove it when \
+                     the database is on one"
+                );
+            }
             return Ok(vec![TenantSpec {
                 name: "default".into(),
                 hosts: Vec::new(),
                 path_prefix: None,
                 component: self.component.clone(),
-                db: self.db_path(),
+                database,
                 variables: BTreeMap::new(),
                 limits: self.limits(),
             }]);
         };
-        if self.db.is_some() || self.component.is_some() {
+        if self.db.is_some() || self.component.is_some() || self.runtime_config_file.is_some() {
             tracing::warn!(
-                "--db and --component are ignored with --config: each tenant names its own"
+                "--db, --runtime-config-file and --component are ignored with --config: each \
+                 tenant names its own"
             );
         }
         Ok(config::load(path, &self.limits())?)

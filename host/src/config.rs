@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::limits::{self, Limits, MIB, Range};
+use crate::runtime_config::{self, DatabaseSpec};
 use crate::variables::is_valid_name;
 
 /// Where a tenant's requests come from and what it runs.
@@ -25,7 +26,8 @@ pub struct TenantSpec {
     pub path_prefix: Option<String>,
     /// The component file; `None` = the one embedded in the binary.
     pub component: Option<PathBuf>,
-    pub db: PathBuf,
+    /// Its database: a file (`db`) or what its `runtime_config` names.
+    pub database: DatabaseSpec,
     /// The tenant's own variables; they override `WASMPASTE_*` from the environment.
     pub variables: BTreeMap<String, String>,
     pub limits: Limits,
@@ -96,7 +98,10 @@ struct TenantEntry {
     hosts: Vec<String>,
     path_prefix: Option<String>,
     component: Option<PathBuf>,
-    db: PathBuf,
+    db: Option<PathBuf>,
+    /// A Spin runtime-config file whose `[sqlite_database.default]` is the
+    /// tenant's database (a libSQL server, or a file).
+    runtime_config: Option<PathBuf>,
     #[serde(default)]
     variables: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -389,13 +394,52 @@ fn resolve_tenant(
             .entry("url_prefix".to_owned())
             .or_insert_with(|| prefix.clone());
     }
+    let database = match (entry.db, entry.runtime_config) {
+        (Some(db), None) => DatabaseSpec::File(dir.join(db)),
+        (None, Some(rc)) => match runtime_config::load(&dir.join(rc)) {
+            Ok(Some(database)) => database,
+            Ok(None) => {
+                check.fail(
+                    "runtime_config",
+                    "the file has no [sqlite_database.default]",
+                );
+                DatabaseSpec::File(PathBuf::new())
+            }
+            Err(message) => {
+                check.fail("runtime_config", message);
+                DatabaseSpec::File(PathBuf::new())
+            }
+        },
+        _ => {
+            check.fail(
+                "db",
+                "give exactly one of `db` (a SQLite file) and `runtime_config` (a Spin \
+                 runtime-config file naming the database)",
+            );
+            DatabaseSpec::File(PathBuf::new())
+        }
+    };
+    let limits = resolve_limits(check, "limits", &entry.limits, base);
+    if matches!(database, DatabaseSpec::Libsql { .. }) && entry.limits.db_quota_mib.is_some() {
+        check.fail(
+            "limits.db_quota_mib",
+            "a libSQL server enforces its own limits: remove db_quota_mib from this tenant",
+        );
+    }
     TenantSpec {
-        limits: resolve_limits(check, "limits", &entry.limits, base),
+        limits: Limits {
+            // A `[defaults]` quota applies to file databases only.
+            db_quota_bytes: match database {
+                DatabaseSpec::File(_) => limits.db_quota_bytes,
+                DatabaseSpec::Libsql { .. } => None,
+            },
+            ..limits
+        },
         name: entry.name,
         hosts,
         path_prefix,
         component: entry.component.map(|c| dir.join(c)),
-        db: dir.join(entry.db),
+        database,
         variables,
     }
 }
@@ -416,13 +460,19 @@ fn check_unique(specs: &[TenantSpec], errors: &mut Vec<ConfigError>) {
         if names.insert(spec.name.as_str(), ()).is_some() {
             fail("name", "another tenant has the same name".into());
         }
-        // A shared file would let one tenant read another's pastes.
-        let db = std::path::absolute(&spec.db).unwrap_or_else(|_| spec.db.clone());
-        if let Some(other) = dbs.insert(db, spec.name.as_str()) {
-            fail(
+        // A shared database would let one tenant read another's pastes.
+        let (field, key) = match &spec.database {
+            DatabaseSpec::File(path) => (
                 "db",
-                format!("tenant `{other}` uses the same database file"),
-            );
+                std::path::absolute(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string(),
+            ),
+            DatabaseSpec::Libsql { url, .. } => ("runtime_config", url.clone()),
+        };
+        if let Some(other) = dbs.insert(key, spec.name.as_str()) {
+            fail(field, format!("tenant `{other}` uses the same database"));
         }
         let hosts: Vec<&str> = if spec.hosts.is_empty() {
             vec!["*"]
@@ -543,7 +593,7 @@ mod tests {
         .unwrap();
         let (a, b) = (&specs[0], &specs[1]);
         assert_eq!(a.hosts, ["alpha.example.com"]);
-        assert_eq!(a.db, Path::new("/etc/wp/alpha.db"));
+        assert_eq!(a.database, DatabaseSpec::File("/etc/wp/alpha.db".into()));
         assert_eq!(a.component, None);
         assert_eq!(a.variables["max_anon"], "1024");
         assert_eq!(a.variables["pki_enabled"], "true");
@@ -552,7 +602,7 @@ mod tests {
         assert_eq!(a.limits.request_timeout, Duration::from_secs(60));
         assert_eq!(b.path_prefix.as_deref(), Some("/beta"));
         assert_eq!(b.variables["url_prefix"], "/beta");
-        assert_eq!(b.db, Path::new("/var/lib/beta.db"));
+        assert_eq!(b.database, DatabaseSpec::File("/var/lib/beta.db".into()));
         assert_eq!(b.component.as_deref(), Some(Path::new("/etc/wp/beta.wasm")));
         assert_eq!(b.limits.request_timeout, Duration::from_secs(5));
         assert_eq!(b.limits.db_quota_bytes, Some(10 << 20));

@@ -24,6 +24,7 @@ pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod pool;
+pub mod runtime_config;
 pub mod server;
 pub mod spin_sqlite;
 pub mod spin_variables;

@@ -83,6 +83,8 @@ pub struct Metrics {
     cpu_seconds: Family<TenantLabels, Counter<f64, AtomicU64>>,
     cpu_wait: Family<TenantLabels, Histogram>,
     cpu_throttled: Family<TenantLabels, Counter>,
+    db_statement: Family<TenantLabels, Histogram>,
+    db_errors: Family<KindLabels, Counter>,
 }
 
 /// One tenant's CPU metrics, resolved once so that charging CPU on every
@@ -97,6 +99,39 @@ pub struct CpuMetrics {
     pub wait: Histogram,
     /// Requests that had to wait for the tenant's CPU quota.
     pub throttled: Counter,
+}
+
+/// One tenant's database metrics (every backend), resolved once.
+#[derive(Clone)]
+pub struct DbMetrics {
+    /// Time of each statement, from the guest's call to the rows: on a
+    /// libSQL server, one network round trip.
+    pub statement: Histogram,
+    errors: Family<KindLabels, Counter>,
+    tenant: String,
+}
+
+impl DbMetrics {
+    /// Counts a failed statement by kind (`unavailable`, `full`, `denied`, `other`).
+    pub fn failed(&self, kind: &'static str) {
+        self.errors
+            .get_or_create(&KindLabels {
+                tenant: self.tenant.clone(),
+                kind,
+            })
+            .inc();
+    }
+}
+
+impl Default for DbMetrics {
+    /// Unregistered metrics, for tests.
+    fn default() -> Self {
+        Self {
+            statement: seconds_histogram(),
+            errors: Family::default(),
+            tenant: String::new(),
+        }
+    }
 }
 
 impl Default for CpuMetrics {
@@ -208,6 +243,18 @@ impl Default for Metrics {
             "Requests that waited for their tenant's CPU quota (cpu_ms_per_sec)",
             cpu_throttled.clone(),
         );
+        let db_statement = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        registry.register(
+            "db_statement_seconds",
+            "Time of each SQL statement of the guest (on a libSQL server: one round trip), by tenant",
+            db_statement.clone(),
+        );
+        let db_errors = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "db_errors",
+            "Failed SQL statements by tenant and kind: unavailable (server unreachable, lock wait given up), full, denied, other",
+            db_errors.clone(),
+        );
         Self {
             registry,
             requests,
@@ -224,6 +271,8 @@ impl Default for Metrics {
             cpu_seconds,
             cpu_wait,
             cpu_throttled,
+            db_statement,
+            db_errors,
         }
     }
 }
@@ -252,6 +301,15 @@ impl Metrics {
             cpu_seconds: self.cpu_seconds.get_or_create(&labels).clone(),
             wait: self.cpu_wait.get_or_create(&labels).clone(),
             throttled: self.cpu_throttled.get_or_create(&labels).clone(),
+        }
+    }
+
+    /// The database metrics of tenant `name`.
+    pub fn db(&self, name: &str) -> DbMetrics {
+        DbMetrics {
+            statement: self.db_statement.get_or_create(&tenant(name)).clone(),
+            errors: self.db_errors.clone(),
+            tenant: name.to_owned(),
         }
     }
 

@@ -14,10 +14,13 @@ use crate::config::TenantSpec;
 use crate::cpu::{Cpu, QuotaSettings};
 use crate::db::Database;
 use crate::db::file::FileDatabase;
+use crate::db::libsql::LibsqlDatabase;
+use crate::db::metered::Metered;
 use crate::engine::Compiled;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, TenantPool, TenantSetup};
+use crate::runtime_config::DatabaseSpec;
 use crate::variables::Variables;
 
 pub struct Tenant {
@@ -88,10 +91,17 @@ impl Tenants {
                     c
                 }
             };
-            let db: Arc<dyn Database> = Arc::new(
-                FileDatabase::open(&spec.db, spec.limits.db_quota_bytes)
-                    .with_context(|| format!("tenant `{name}`"))?,
-            );
+            let db: Arc<dyn Database> = match &spec.database {
+                DatabaseSpec::File(path) => Arc::new(
+                    FileDatabase::open(path, spec.limits.db_quota_bytes)
+                        .with_context(|| format!("tenant `{name}`"))?,
+                ),
+                DatabaseSpec::Libsql { url, token } => Arc::new(
+                    LibsqlDatabase::new(url, token.expose())
+                        .map_err(|e| wasmtime::format_err!("tenant `{name}`: {e}"))?,
+                ),
+            };
+            let db: Arc<dyn Database> = Arc::new(Metered::new(db, metrics.db(&name)));
             let name: Arc<str> = Arc::from(name.as_str());
             let variables = env.with_overrides(&spec.variables);
             let quota = spec.limits.cpu_ms_per_sec.map(|ms_per_sec| QuotaSettings {

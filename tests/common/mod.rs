@@ -1,14 +1,17 @@
 //! Shared harness of the end-to-end tests: starts a real server on
 //! 127.0.0.1:0 with a temporary database and talks to it over HTTP.
 //!
-//! The server is the `wasmpaste` binary, or `spin up` serving the same
-//! `.wasm` in the test binaries whose name ends in `_on_spin`: the API suites
-//! are compiled twice (see host/Cargo.toml), so a suite runs on both hosts
-//! and whatever needs the native host lives in a suite that is not.
+//! The server is the `wasmpaste` binary; `spin up` serving the same `.wasm`
+//! in the test binaries whose name ends in `_on_spin`; the `wasmpaste`
+//! binary with its database on a real libSQL server (`sqld`) in those whose
+//! name ends in `_on_sqld`. The API suites are compiled into each (see
+//! host/Cargo.toml), so a suite runs everywhere, and whatever needs one host
+//! or one database lives in a suite that is not.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod spin;
+pub mod sqld;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -37,14 +40,19 @@ pub enum Target {
     Native,
     /// `spin up` (Fermyon Spin) with the component the native host embeds.
     Spin,
+    /// The `wasmpaste` binary with its database on a `sqld` of its own.
+    Sqld,
 }
 
 impl Target {
     /// Which host this test binary drives: the `<suite>_on_spin` targets
     /// drive Spin, every other one the native host.
     pub fn current() -> Self {
-        if env!("CARGO_CRATE_NAME").ends_with("_on_spin") {
+        let name = env!("CARGO_CRATE_NAME");
+        if name.ends_with("_on_spin") {
             Self::Spin
+        } else if name.ends_with("_on_sqld") {
+            Self::Sqld
         } else {
             Self::Native
         }
@@ -54,6 +62,8 @@ impl Target {
 pub struct Server {
     child: Child,
     pub target: Target,
+    /// The libSQL server of a [`Target::Sqld`] server.
+    sqld: Option<sqld::Sqld>,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
     pub client: Client,
@@ -93,11 +103,40 @@ impl Server {
 
     fn launch(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
         let target = Target::current();
+        let mut sqld = None;
         let spawned = match target {
             Target::Native => spawn(&database_file(target, dir.path()), env),
             Target::Spin => spin::spawn(dir.path(), env, &[]),
+            Target::Sqld => {
+                let server = sqld::Sqld::start(&dir.path().join("sqld")).expect("sqld starts");
+                let spawned = spawn_on(&server.url, dir.path(), env);
+                sqld = Some(server);
+                spawned
+            }
         };
-        Self::with_spawned(target, dir, spawned.expect("server starts"))
+        let mut server = Self::with_spawned(target, dir, spawned.expect("server starts"));
+        server.sqld = sqld;
+        server
+    }
+
+    /// The native host with its database on the libSQL server at `url`,
+    /// abuse controls off unless `env` turns them on; several may share one
+    /// server.
+    pub fn on_libsql(url: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut all: Vec<(&str, &str)> = ABUSE_OFF
+            .iter()
+            .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
+            .copied()
+            .collect();
+        all.extend_from_slice(env);
+        let spawned = spawn_on(url, dir.path(), &all).expect("the host starts");
+        Self::with_spawned(Target::Native, dir, spawned)
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().is_ok_and(|status| status.is_none())
     }
 
     /// `spin up` with `env` (`WASMPASTE_<NAME>` guest variables, nothing
@@ -119,6 +158,7 @@ impl Server {
         Self {
             child,
             target,
+            sqld: None,
             addr,
             dir,
             client,
@@ -213,6 +253,16 @@ impl Server {
         database_file(self.target, self.dir.path())
     }
 
+    /// The URL of the libSQL server a [`Target::Sqld`] server uses.
+    pub fn sqld_url(&self) -> Option<&str> {
+        self.sqld.as_ref().map(|s| s.url.as_str())
+    }
+
+    /// The libSQL server a [`Target::Sqld`] server uses.
+    pub fn sqld_mut(&mut self) -> Option<&mut sqld::Sqld> {
+        self.sqld.as_mut()
+    }
+
     fn stop(&mut self) {
         if self.target == Target::Spin {
             // `spin up` runs the server as a child (`spin trigger http`):
@@ -222,6 +272,9 @@ impl Server {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(sqld) = &mut self.sqld {
+            sqld.kill();
+        }
     }
 }
 
@@ -237,6 +290,7 @@ pub fn database_file(target: Target, dir: &std::path::Path) -> PathBuf {
     match target {
         Target::Native => dir.join("wasmpaste.db"),
         Target::Spin => dir.join("sqlite_db.db"),
+        Target::Sqld => sqld::data_file(&dir.join("sqld")),
     }
 }
 
@@ -272,6 +326,16 @@ pub fn host_binary() -> PathBuf {
 pub fn spawn(db: &std::path::Path, env: &[(&str, &str)]) -> Result<Spawned, String> {
     let mut cmd = Command::new(host_binary());
     cmd.env("WASMPASTE_DB", db);
+    spawn_command(cmd, env).map(|(child, addr, _, logs)| (child, addr, logs))
+}
+
+/// Runs the binary with its database on the libSQL server at `url` (a
+/// runtime-config file in `dir` names it) and waits until it listens.
+pub fn spawn_on(url: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Result<Spawned, String> {
+    let rc = dir.join("runtime-config.toml");
+    std::fs::write(&rc, sqld::runtime_config(url)).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(host_binary());
+    cmd.env("WASMPASTE_RUNTIME_CONFIG_FILE", rc);
     spawn_command(cmd, env).map(|(child, addr, _, logs)| (child, addr, logs))
 }
 

@@ -9,6 +9,8 @@
 //! hold a transaction across calls.
 
 pub mod file;
+pub mod libsql;
+pub mod metered;
 
 use std::fmt;
 

@@ -1,0 +1,248 @@
+//! Beyond one machine: several hosts (and Spin) on ONE libSQL server, a real
+//! `sqld` on 127.0.0.1. The guest keeps no state between requests and makes
+//! every state change one atomic statement, so what is exact on one host
+//! must stay exact across hosts: burn-after-read, single-use nonces, rate
+//! limits, counters, the schema migration. And a server that dies under
+//! load loses no acknowledged write, costs clients 503s (never 500s), and
+//! the hosts carry on when it is back. (The API suites themselves run on
+//! sqld too: `api_on_sqld`.)
+
+mod common;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::sqld::{Sqld, query_i64};
+use common::{PARALLEL, Server, error, json, parallel, solved_challenge};
+
+/// A fresh sqld with its data in a temporary directory (kept alive with it).
+fn sqld() -> (Sqld, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Sqld::start(&dir.path().join("sqld")).expect("sqld starts");
+    (server, dir)
+}
+
+fn id_of(v: &serde_json::Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+#[test]
+fn burn_after_read_has_one_winner_across_two_hosts() {
+    let (db, _dir) = sqld();
+    let hosts = [
+        Server::on_libsql(&db.url, &[]),
+        Server::on_libsql(&db.url, &[]),
+    ];
+    let created = hosts[0].create_with(
+        hosts[0]
+            .post("/")
+            .header("X-Burn-After-Read", "true")
+            .body("only once"),
+    );
+    let id = id_of(&created);
+    let answers = parallel(PARALLEL, |i| {
+        let r = hosts[i % 2].get(&format!("/{id}/raw")).send().expect("GET");
+        (r.status().as_u16(), r.text().expect("body"))
+    });
+    let winners: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status == 200)
+        .collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
+    assert_eq!(winners[0].1, "only once");
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| *status == 200 || *status == 404),
+        "{answers:?}"
+    );
+}
+
+#[test]
+fn a_proof_of_work_used_on_one_host_is_refused_on_the_other() {
+    let (db, _dir) = sqld();
+    let pow = [("WASMPASTE_POW_DIFFICULTY", "8")];
+    let (a, b) = (
+        Server::on_libsql(&db.url, &pow),
+        Server::on_libsql(&db.url, &pow),
+    );
+    // The signing key is generated once and stored: B accepts A's challenge.
+    let (token, solution) = solved_challenge(&a, "/challenge");
+    let submit = |s: &Server, body: &'static str| {
+        s.post("/")
+            .header("X-PoW-Token", &token)
+            .header("X-PoW-Solution", &solution)
+            .body(body)
+            .send()
+            .expect("POST")
+    };
+    json(submit(&b, "first use, on B"), 201);
+    assert_eq!(
+        error(submit(&a, "replayed on A"), 400),
+        "Proof-of-work failed: Challenge already used"
+    );
+}
+
+#[test]
+fn the_rate_limit_counts_exactly_across_two_hosts() {
+    let (db, _dir) = sqld();
+    let limit = [("WASMPASTE_RATE_MAX", "5")];
+    let hosts = [
+        Server::on_libsql(&db.url, &limit),
+        Server::on_libsql(&db.url, &limit),
+    ];
+    let statuses = parallel(PARALLEL, |i| {
+        hosts[i % 2]
+            .post("/")
+            .body(format!("paste {i}"))
+            .send()
+            .expect("POST")
+            .status()
+            .as_u16()
+    });
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        PARALLEL - 5,
+        "{statuses:?}"
+    );
+}
+
+#[test]
+fn a_short_url_counts_every_hit_on_either_host() {
+    let (db, _dir) = sqld();
+    let hosts = [
+        Server::on_libsql(&db.url, &[]),
+        Server::on_libsql(&db.url, &[]),
+    ];
+    let created = json(
+        hosts[0]
+            .post("/s")
+            .body("https://example.com/popular")
+            .send()
+            .expect("POST /s"),
+        201,
+    );
+    let id = id_of(&created);
+    const HITS: usize = 3;
+    parallel(PARALLEL, |i| {
+        for _ in 0..HITS {
+            let r = hosts[i % 2].get(&format!("/s/{id}")).send().expect("GET");
+            assert_eq!(r.status(), 302);
+        }
+    });
+    let info = json(
+        hosts[1].get(&format!("/s/{id}/info")).send().expect("info"),
+        200,
+    );
+    assert_eq!(info["access_count"], PARALLEL * HITS);
+}
+
+#[test]
+fn hosts_started_at_once_migrate_the_schema_once() {
+    let (db, _dir) = sqld();
+    let hosts = parallel(4, |_| Server::on_libsql(&db.url, &[]));
+    for host in &hosts {
+        json(host.get("/health").send().expect("health"), 200);
+    }
+    assert_eq!(query_i64(&db.url, "SELECT count(*) FROM meta"), 1);
+    let version = query_i64(&db.url, "SELECT schema_version FROM meta");
+    assert!(version >= 5, "schema {version}");
+    // Every host writes and reads the one schema.
+    let id = id_of(&hosts[0].create("migrated"));
+    for host in &hosts {
+        let raw = host.get(&format!("/{id}/raw")).send().expect("GET");
+        assert_eq!(raw.text().expect("body"), "migrated");
+    }
+}
+
+/// Spin's own libSQL client and our host on one server: one fleet.
+#[test]
+fn spin_and_the_native_host_serve_the_same_pastes() {
+    let (db, dir) = sqld();
+    let rc = dir.path().join("runtime-config.toml");
+    std::fs::write(&rc, common::sqld::runtime_config(&db.url)).expect("runtime config");
+    let off = [
+        ("WASMPASTE_POW_DIFFICULTY", "0"),
+        ("WASMPASTE_RATE_MAX", "0"),
+        ("WASMPASTE_DEDUP_MAX", "0"),
+    ];
+    let spin = Server::on_spin(&off, &["--runtime-config-file", &rc.display().to_string()]);
+    let ours = Server::on_libsql(&db.url, &[]);
+    let from_spin = id_of(&spin.create("created through Spin"));
+    let from_ours = id_of(&ours.create("created through our host"));
+    let read = |s: &Server, id: &str| {
+        s.get(&format!("/{id}/raw"))
+            .send()
+            .expect("GET")
+            .text()
+            .expect("body")
+    };
+    assert_eq!(read(&ours, &from_spin), "created through Spin");
+    assert_eq!(read(&spin, &from_ours), "created through our host");
+}
+
+/// Writers while the server is killed and restarted: what was acknowledged
+/// is there afterwards, nothing answered 500, the host never exited.
+#[test]
+fn a_server_killed_under_load_loses_no_acknowledged_write() {
+    const WRITERS: usize = 16;
+    let (mut db, _dir) = sqld();
+    let mut host = Server::on_libsql(&db.url, &[]);
+    let acknowledged = Mutex::new(Vec::new());
+    let statuses = Mutex::new(std::collections::BTreeMap::<u16, usize>::new());
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for writer in 0..WRITERS {
+            let (host, acknowledged, statuses, stop) = (&host, &acknowledged, &statuses, &stop);
+            scope.spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let content = format!("writer {writer} paste {n}");
+                    n += 1;
+                    let Ok(r) = host.post("/").body(content.clone()).send() else {
+                        continue;
+                    };
+                    let status = r.status().as_u16();
+                    *statuses.lock().expect("lock").entry(status).or_default() += 1;
+                    if status == 201 {
+                        let id = id_of(&r.json().expect("JSON"));
+                        acknowledged.lock().expect("lock").push((id, content));
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(700));
+        db.kill();
+        std::thread::sleep(Duration::from_millis(700));
+        db.restart().expect("sqld restarts");
+        // Writes succeed again by themselves.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let before = acknowledged.lock().expect("lock").len();
+        while acknowledged.lock().expect("lock").len() < before + WRITERS
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let statuses = statuses.into_inner().expect("lock");
+    assert!(
+        statuses.keys().all(|s| *s == 201 || *s == 503),
+        "only 201 and 503: {statuses:?}"
+    );
+    assert!(statuses.get(&503).is_some_and(|n| *n > 0), "{statuses:?}");
+    assert!(host.is_running(), "the host exited");
+    let acknowledged = acknowledged.into_inner().expect("lock");
+    assert!(acknowledged.len() > 2 * WRITERS, "{}", acknowledged.len());
+    for (id, content) in &acknowledged {
+        let raw = host.get(&format!("/{id}/raw")).send().expect("GET");
+        assert_eq!(raw.status(), 200, "{id} was acknowledged and is gone");
+        assert_eq!(&raw.text().expect("body"), content);
+    }
+}

@@ -246,3 +246,62 @@ fn a_server_killed_under_load_loses_no_acknowledged_write() {
         assert_eq!(&raw.text().expect("body"), content);
     }
 }
+
+/// Moving a tenant from its file to a server: `deploy/sqld-import` copies the
+/// file, and a host on the server serves what the file held.
+#[test]
+fn a_tenant_file_moves_into_sqld_with_the_import_script() {
+    let before = Server::start();
+    let text = id_of(&before.create("written to a file"));
+    let binary: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    let blob = id_of(&before.create(binary.clone()));
+    let short = id_of(&json(
+        before
+            .post("/s")
+            .body("https://example.com/moved")
+            .send()
+            .expect("POST /s"),
+        201,
+    ));
+    let file = before.db_path();
+    let dir = before.kill();
+
+    let (db, _data) = sqld();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/sqld-import");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&file)
+        .arg(&db.url)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("rows of"));
+    drop(dir);
+
+    let after = Server::on_libsql(&db.url, &[]);
+    let read = |id: &str| {
+        after
+            .get(&format!("/{id}/raw"))
+            .send()
+            .expect("GET")
+            .bytes()
+            .expect("body")
+            .to_vec()
+    };
+    assert_eq!(read(&text), b"written to a file");
+    assert_eq!(read(&blob), binary);
+    let redirect = after.get(&format!("/s/{short}")).send().expect("GET /s");
+    assert_eq!(redirect.status(), 302);
+    // A second import into the now full database fails as a whole.
+    let again = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&file)
+        .arg(&db.url)
+        .output()
+        .expect("python3 runs");
+    assert!(!again.status.success());
+}

@@ -102,6 +102,9 @@ struct TenantEntry {
     /// A Spin runtime-config file whose `[sqlite_database.default]` is the
     /// tenant's database (a libSQL server, or a file).
     runtime_config: Option<PathBuf>,
+    /// The same table inline: `[tenant.sqlite_database.default]`.
+    #[serde(default)]
+    sqlite_database: BTreeMap<String, toml::Table>,
     #[serde(default)]
     variables: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -394,9 +397,20 @@ fn resolve_tenant(
             .entry("url_prefix".to_owned())
             .or_insert_with(|| prefix.clone());
     }
-    let database = match (entry.db, entry.runtime_config) {
-        (Some(db), None) => DatabaseSpec::File(dir.join(db)),
-        (None, Some(rc)) => match runtime_config::load(&dir.join(rc)) {
+    let inline = entry.sqlite_database.get("default");
+    if let Some(label) = entry.sqlite_database.keys().find(|l| *l != "default") {
+        check.fail(
+            &format!("sqlite_database.{label}"),
+            "the component opens only the database `default`",
+        );
+    }
+    let database = match (entry.db, entry.runtime_config, inline) {
+        (Some(db), None, None) => DatabaseSpec::File(dir.join(db)),
+        (None, None, Some(table)) => runtime_config::database(table, dir).unwrap_or_else(|m| {
+            check.fail("sqlite_database.default", m);
+            DatabaseSpec::File(PathBuf::new())
+        }),
+        (None, Some(rc), None) => match runtime_config::load(&dir.join(rc)) {
             Ok(Some(database)) => database,
             Ok(None) => {
                 check.fail(
@@ -413,8 +427,8 @@ fn resolve_tenant(
         _ => {
             check.fail(
                 "db",
-                "give exactly one of `db` (a SQLite file) and `runtime_config` (a Spin \
-                 runtime-config file naming the database)",
+                "give exactly one of `db` (a SQLite file), `runtime_config` (a Spin \
+                 runtime-config file naming the database) and `[tenant.sqlite_database.default]`",
             );
             DatabaseSpec::File(PathBuf::new())
         }
@@ -654,6 +668,65 @@ mod tests {
                 "{e} not in {found:#?}"
             );
         }
+    }
+
+    #[test]
+    fn a_tenant_s_database_may_be_a_libsql_server() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("rc.toml"),
+            "[sqlite_database.default]\ntype = \"libsql\"\nurl = \"http://sqld:8080\"\ntoken = \"t\"\n",
+        )
+        .unwrap();
+        let text = r#"
+            [[tenant]]
+            name = "a"
+            hosts = ["a.test"]
+            runtime_config = "rc.toml"
+
+            [[tenant]]
+            name = "b"
+            hosts = ["b.test"]
+            [tenant.sqlite_database.default]
+            type = "libsql"
+            url = "http://other:8080"
+            token = ""
+        "#;
+        let specs = parse(text, dir.path(), &base()).unwrap();
+        assert_eq!(specs[0].database.location(), "http://sqld:8080");
+        assert_eq!(specs[1].database.location(), "http://other:8080");
+
+        let errors = |text: &str| -> String {
+            parse(text, dir.path(), &base())
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let quota = errors(
+            "[[tenant]]\nname = 'a'\nruntime_config = 'rc.toml'\nlimits = { db_quota_mib = 5 }\n",
+        );
+        assert!(
+            quota.contains("tenant `a`: field `limits.db_quota_mib`: a libSQL server"),
+            "{quota}"
+        );
+        let both = errors("[[tenant]]\nname = 'a'\ndb = 'a.db'\nruntime_config = 'rc.toml'\n");
+        assert!(both.contains("field `db`: give exactly one of"), "{both}");
+        let shared = errors(
+            "[[tenant]]\nname = 'a'\nhosts = ['a']\nruntime_config = 'rc.toml'\n\
+             [[tenant]]\nname = 'b'\nhosts = ['b']\nruntime_config = 'rc.toml'\n",
+        );
+        assert!(
+            shared
+                .contains("tenant `b`: field `runtime_config`: tenant `a` uses the same database"),
+            "{shared}"
+        );
+        let missing = errors("[[tenant]]\nname = 'a'\nruntime_config = 'nope.toml'\n");
+        assert!(
+            missing.contains("field `runtime_config`: cannot read the runtime config"),
+            "{missing}"
+        );
     }
 
     #[test]

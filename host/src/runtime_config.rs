@@ -104,16 +104,22 @@ pub fn load(path: &Path) -> Result<Option<DatabaseSpec>, String> {
 /// [`load`] on the file's text; relative paths are relative to `dir`.
 pub fn parse(text: &str, dir: &Path) -> Result<Option<DatabaseSpec>, String> {
     let file: File = toml::from_str(text).map_err(|e| e.message().to_owned())?;
-    let Some(table) = file.sqlite_database.get("default") else {
-        return Ok(None);
-    };
+    file.sqlite_database
+        .get("default")
+        .map(|table| database(table, dir))
+        .transpose()
+}
+
+/// One `[sqlite_database.LABEL]` table (of a runtime-config file, or inline
+/// in a tenants file); relative paths are relative to `dir`.
+pub fn database(table: &toml::Table, dir: &Path) -> Result<DatabaseSpec, String> {
     let entry = Entry::deserialize(toml::Value::Table(table.clone()))
         .map_err(|e| format!("[sqlite_database.default]: {}", e.message()))?;
     match entry {
-        Entry::Spin { path } => Ok(Some(DatabaseSpec::File(path.map(|p| dir.join(p)).ok_or(
+        Entry::Spin { path } => Ok(DatabaseSpec::File(path.map(|p| dir.join(p)).ok_or(
             "[sqlite_database.default]: `type = \"spin\"` needs a `path` here (Spin's \
                  default, `.spin/sqlite_db.db`, is Spin's own state directory)",
-        )?))),
+        )?)),
         Entry::Libsql {
             url,
             token,
@@ -149,10 +155,10 @@ pub fn parse(text: &str, dir: &Path) -> Result<Option<DatabaseSpec>, String> {
                     );
                 }
             };
-            Ok(Some(DatabaseSpec::Libsql {
+            Ok(DatabaseSpec::Libsql {
                 url: url.trim_end_matches('/').to_owned(),
                 token: Secret::new(token),
-            }))
+            })
         }
     }
 }

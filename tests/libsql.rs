@@ -305,3 +305,182 @@ fn a_tenant_file_moves_into_sqld_with_the_import_script() {
         .expect("python3 runs");
     assert!(!again.status.success());
 }
+
+/// A host may start before its server (a fleet comes up in any order): it
+/// serves 503 with `Retry-After` until the server answers, then migrates
+/// and serves.
+#[test]
+fn a_host_started_before_its_server_serves_once_the_server_is_up() {
+    let (mut db, _dir) = sqld();
+    db.kill();
+    let host = Server::on_libsql(&db.url, &[]);
+    let early = host.post("/").body("too early").send().expect("POST");
+    assert_eq!(early.status(), 503);
+    assert_eq!(
+        early
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
+    assert!(
+        host.logged("starting without the database"),
+        "{:#?}",
+        host.logs()
+    );
+    db.restart().expect("sqld starts");
+    let id = id_of(&host.create("on time"));
+    let raw = host.get(&format!("/{id}/raw")).send().expect("GET");
+    assert_eq!(raw.text().expect("body"), "on time");
+}
+
+/// A TLS-terminating proxy in front of sqld (Python's standard library):
+/// `https://` as Turso serves it, with a certificate from a private CA.
+const TLS_PROXY: &str = r#"
+import asyncio, ssl, sys
+cert, key, upstream = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+async def pipe(r, w):
+    try:
+        while data := await r.read(65536):
+            w.write(data)
+            await w.drain()
+    finally:
+        w.close()
+async def serve(r, w):
+    ur, uw = await asyncio.open_connection("127.0.0.1", upstream)
+    await asyncio.gather(pipe(r, uw), pipe(ur, w), return_exceptions=True)
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=ctx)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"#;
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn an_https_server_is_reached_with_the_system_trust_store() {
+    use std::io::BufRead as _;
+    let (db, dir) = sqld();
+    let certs = dir.path();
+    openssl(
+        certs,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test CA",
+        ],
+    );
+    openssl(
+        certs,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        certs.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("extensions");
+    openssl(
+        certs,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+    let port = db.url.rsplit(':').next().expect("port");
+    let mut proxy = KillOnDrop(
+        std::process::Command::new("python3")
+            .args(["-c", TLS_PROXY])
+            .arg(certs.join("server.pem"))
+            .arg(certs.join("server.key"))
+            .arg(port)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 runs"),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(proxy.0.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the proxy's port");
+    let https = format!("https://localhost:{}", line.trim());
+
+    let ca = certs.join("ca.pem").display().to_string();
+    let trusting = Server::on_libsql(&https, &[("SSL_CERT_FILE", &ca)]);
+    let id = id_of(&trusting.create("over TLS"));
+    let raw = trusting.get(&format!("/{id}/raw")).send().expect("GET");
+    assert_eq!(raw.text().expect("body"), "over TLS");
+    // The same server is unknown to a host that does not trust the CA: its
+    // requests fail as an unavailable database, never in the clear.
+    let other = Server::on_libsql(&https, &[]);
+    assert_eq!(
+        other
+            .get(&format!("/{id}/raw"))
+            .send()
+            .expect("GET")
+            .status(),
+        503
+    );
+}
+
+/// A helper process, stopped with the test (also when it fails).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -279,9 +279,18 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
     for tenant in tenants.iter() {
         check_guest_config(tenant, &env).await?;
         // Migrations (and a first cleanup) before the first request arrives.
-        cleanup::cleanup(tenant, &metrics, "startup")
-            .await
-            .with_context(|| format!("tenant `{}`", tenant.name))?;
+        if let Err(e) = cleanup::cleanup(tenant, &metrics, "startup").await {
+            if !tenant.db.is_remote() {
+                return Err(e.context(format!("tenant `{}`", tenant.name)));
+            }
+            // A server that is away now may be back in a moment: serve (503
+            // meanwhile); the first request that reaches it migrates.
+            tracing::warn!(
+                tenant = %tenant.name,
+                database = %tenant.db.location(),
+                "starting without the database: {e:#}"
+            );
+        }
     }
 
     let listener = tokio::net::TcpListener::bind(args.listen)

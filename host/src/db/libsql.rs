@@ -22,6 +22,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -40,7 +41,7 @@ pub struct LibsqlDatabase(Arc<Remote>);
 
 /// The server, its address and credentials, and the connection pool.
 struct Remote {
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     pipeline: Uri,
     /// `Bearer <token>`, marked sensitive; `None` for an empty token.
     auth: Option<HeaderValue>,
@@ -51,12 +52,6 @@ impl LibsqlDatabase {
     /// A database at `url` (`http://host:port`) with a bearer `token`
     /// (empty: none). Nothing is sent until the first statement.
     pub fn new(url: &str, token: &str) -> Result<Self, String> {
-        if url.starts_with("https://") {
-            return Err(format!(
-                "{url}: https is not supported yet by the native host; reach the server over \
-                 http (a local sqld, or a TLS proxy in front of it)"
-            ));
-        }
         let pipeline: Uri = format!("{}/v2/pipeline", url.trim_end_matches('/'))
             .parse()
             .map_err(|e| format!("{url} is not a URL: {e}"))?;
@@ -68,9 +63,16 @@ impl LibsqlDatabase {
             value.set_sensitive(true);
             Some(value)
         };
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        http.set_nodelay(true);
+        // `https_or_http` leaves plain http to a local sqld as it is.
+        http.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config()?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
@@ -110,7 +112,7 @@ impl Remote {
             .client
             .request(request)
             .await
-            .map_err(|e| unavailable(&e.to_string()))?;
+            .map_err(|e| unavailable(&chain(&e)))?;
         let status = response.status();
         let answer = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
             .collect()
@@ -155,6 +157,10 @@ impl Database for LibsqlDatabase {
     fn location(&self) -> String {
         self.0.url.clone()
     }
+
+    fn is_remote(&self) -> bool {
+        true
+    }
 }
 
 /// One request's connection: a handle on the shared client.
@@ -174,6 +180,33 @@ impl DbError {
         tracing::warn!(database = url, cause, "libSQL server unavailable");
         self
     }
+}
+
+/// An error with its causes (`client error (Connect): ... certificate ...`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// TLS for `https://` servers: TLS 1.2 and 1.3 (rustls, ring), trusting
+/// Mozilla's roots and the system's (which honours `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR`, for a private CA).
+fn tls_config() -> Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    // A system store that cannot be read leaves Mozilla's roots.
+    let native = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(native.certs);
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+        .map_err(|e| format!("TLS set-up: {e}"))
 }
 
 fn sql_error(error: proto::Error) -> DbError {

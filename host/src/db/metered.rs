@@ -35,6 +35,10 @@ impl Database for Metered {
     fn location(&self) -> String {
         self.inner.location()
     }
+
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
 }
 
 struct MeteredConnection {

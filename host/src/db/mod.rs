@@ -50,6 +50,13 @@ pub trait Database: Send + Sync {
 
     /// Where it is, for the operator's logs (a path, a URL without secrets).
     fn location(&self) -> String;
+
+    /// Whether it is a server that may be away for a while (restarting, the
+    /// network down): then the host starts without it and answers 503
+    /// until it is back, instead of refusing to start.
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
 /// A connection held by one request.

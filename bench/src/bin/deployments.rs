@@ -14,7 +14,8 @@
 //! default 5), LOAD_CONNECTIONS (default 16), WASMPASTE_BIN (default:
 //! `wasmpaste` beside this binary), WASMPASTE_WASM (default: the component
 //! `host/build.rs` built), SPIN_BIN and SQLD_BIN (default: on PATH; without
-//! one its rows are skipped with a note, and the run fails under CI=true).
+//! one its rows are skipped with a note, and the run fails under CI=true),
+//! DEPLOYMENTS (default `file,spin,sqld`: which systems to run).
 
 use std::fmt::Write as _;
 use std::io::{BufRead as _, BufReader};
@@ -55,18 +56,24 @@ fn bench() -> Result<(), String> {
         "system", "operation", "conns", "stmts/req"
     );
 
-    let ours = start_ours(&options.bin, &wasm, &scratch.path.join("ours"), None)?;
-    measure("wasmpaste", &[&ours], &connections, options.seconds)?;
-    drop(ours);
-
-    match spin_up::find_spin() {
-        Some(spin) => {
-            let spin = SpinServer::start(&spin, &wasm, &scratch.path.join("spin"))?;
-            measure("spin", &[&spin], &connections, options.seconds)?;
-        }
-        None => skipped("spin", "SPIN_BIN")?,
+    let wanted = std::env::var("DEPLOYMENTS").unwrap_or_else(|_| "file,spin,sqld".into());
+    let wanted: Vec<&str> = wanted.split(',').map(str::trim).collect();
+    if wanted.contains(&"file") {
+        let ours = start_ours(&options.bin, &wasm, &scratch.path.join("ours"), None)?;
+        measure("wasmpaste", &[&ours], &connections, options.seconds)?;
     }
-
+    if wanted.contains(&"spin") {
+        match spin_up::find_spin() {
+            Some(spin) => {
+                let spin = SpinServer::start(&spin, &wasm, &scratch.path.join("spin"))?;
+                measure("spin", &[&spin], &connections, options.seconds)?;
+            }
+            None => skipped("spin", "SPIN_BIN")?,
+        }
+    }
+    if !wanted.contains(&"sqld") {
+        return Ok(());
+    }
     match find("sqld", "SQLD_BIN") {
         Some(sqld) => {
             let db = Sqld::start(&sqld, &scratch.path.join("sqld"))?;

@@ -210,6 +210,11 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 }
 
 fn to_db_error(e: rusqlite::Error) -> DbError {
+    // Still locked after the busy timeout: nothing was applied, and the same
+    // request a moment later may well succeed (the guest answers 503).
+    if is_busy(&e) {
+        return DbError::InvalidConnection;
+    }
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DiskFull) => DbError::DatabaseFull,
         Some(rusqlite::ErrorCode::AuthorizationForStatementDenied) => DbError::AccessDenied,
@@ -324,6 +329,8 @@ mod tests {
         // Inline, a pooled connection does not wait: it fails at once.
         let inline = sql::query(&writer, "INSERT INTO t VALUES (1)", &[]).unwrap_err();
         assert!(is_busy(&inline), "{inline}");
+        // Given up on a lock, a statement is unavailable (503), not an error (500).
+        assert_eq!(to_db_error(inline), DbError::InvalidConnection);
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
             locker.execute_batch("COMMIT").unwrap();

@@ -12,8 +12,9 @@
 //!
 //! A server that cannot be reached, answers 5xx or breaks the answer off is
 //! `invalid-connection` to the guest, which answers 503 with `Retry-After`;
-//! the next request tries again, so service resumes by itself. Any other
-//! failure (a refused token, an SQL error) is `io` with the server's message.
+//! the next request tries again, so service resumes by itself; so is a
+//! statement the server gave up on waiting for a lock (`SQLITE_BUSY`). Any
+//! other failure (a refused token, an SQL error) is `io` with its message.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,6 +213,11 @@ fn tls_config() -> Result<rustls::ClientConfig, String> {
 fn sql_error(error: proto::Error) -> DbError {
     match error.code.as_str() {
         "SQLITE_FULL" => DbError::DatabaseFull,
+        // The server's own lock waits gave up (it is overloaded): nothing
+        // was applied; retrying later may succeed.
+        code if code.starts_with("SQLITE_BUSY") || code.starts_with("SQLITE_LOCKED") => {
+            DbError::InvalidConnection
+        }
         _ => DbError::Io(error.message),
     }
 }

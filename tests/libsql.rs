@@ -23,17 +23,23 @@ fn sqld() -> (Sqld, tempfile::TempDir) {
     (server, dir)
 }
 
+/// Two hosts with `env` on one fresh sqld.
+fn two_hosts(env: &[(&str, &str)]) -> (Sqld, tempfile::TempDir, [Server; 2]) {
+    let (db, dir) = sqld();
+    let hosts = [
+        Server::on_libsql(&db.url, env),
+        Server::on_libsql(&db.url, env),
+    ];
+    (db, dir, hosts)
+}
+
 fn id_of(v: &serde_json::Value) -> String {
     v["id"].as_str().expect("id").to_owned()
 }
 
 #[test]
 fn burn_after_read_has_one_winner_across_two_hosts() {
-    let (db, _dir) = sqld();
-    let hosts = [
-        Server::on_libsql(&db.url, &[]),
-        Server::on_libsql(&db.url, &[]),
-    ];
+    let (_db, _dir, hosts) = two_hosts(&[]);
     let created = hosts[0].create_with(
         hosts[0]
             .post("/")
@@ -61,12 +67,7 @@ fn burn_after_read_has_one_winner_across_two_hosts() {
 
 #[test]
 fn a_proof_of_work_used_on_one_host_is_refused_on_the_other() {
-    let (db, _dir) = sqld();
-    let pow = [("WASMPASTE_POW_DIFFICULTY", "8")];
-    let (a, b) = (
-        Server::on_libsql(&db.url, &pow),
-        Server::on_libsql(&db.url, &pow),
-    );
+    let (_db, _dir, [a, b]) = two_hosts(&[("WASMPASTE_POW_DIFFICULTY", "8")]);
     // The signing key is generated once and stored: B accepts A's challenge.
     let (token, solution) = solved_challenge(&a, "/challenge");
     let submit = |s: &Server, body: &'static str| {
@@ -86,12 +87,7 @@ fn a_proof_of_work_used_on_one_host_is_refused_on_the_other() {
 
 #[test]
 fn the_rate_limit_counts_exactly_across_two_hosts() {
-    let (db, _dir) = sqld();
-    let limit = [("WASMPASTE_RATE_MAX", "5")];
-    let hosts = [
-        Server::on_libsql(&db.url, &limit),
-        Server::on_libsql(&db.url, &limit),
-    ];
+    let (_db, _dir, hosts) = two_hosts(&[("WASMPASTE_RATE_MAX", "5")]);
     let statuses = parallel(PARALLEL, |i| {
         hosts[i % 2]
             .post("/")
@@ -115,11 +111,7 @@ fn the_rate_limit_counts_exactly_across_two_hosts() {
 
 #[test]
 fn a_short_url_counts_every_hit_on_either_host() {
-    let (db, _dir) = sqld();
-    let hosts = [
-        Server::on_libsql(&db.url, &[]),
-        Server::on_libsql(&db.url, &[]),
-    ];
+    let (_db, _dir, hosts) = two_hosts(&[]);
     let created = json(
         hosts[0]
             .post("/s")

@@ -59,6 +59,17 @@ impl Target {
     }
 }
 
+/// [`ABUSE_OFF`], except what `env` sets, then `env`.
+fn abuse_off_and<'a>(env: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all: Vec<(&str, &str)> = ABUSE_OFF
+        .iter()
+        .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
+        .copied()
+        .collect();
+    all.extend_from_slice(env);
+    all
+}
+
 pub struct Server {
     child: Child,
     pub target: Target,
@@ -92,13 +103,7 @@ impl Server {
 
     /// Like [`Server::with_env`] on an existing directory (restarts keep the database).
     pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
-        let mut all: Vec<(&str, &str)> = ABUSE_OFF
-            .iter()
-            .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
-            .copied()
-            .collect();
-        all.extend_from_slice(env);
-        Self::launch(dir, &all)
+        Self::launch(dir, &abuse_off_and(env))
     }
 
     fn launch(dir: tempfile::TempDir, env: &[(&str, &str)]) -> Self {
@@ -124,13 +129,7 @@ impl Server {
     /// server.
     pub fn on_libsql(url: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut all: Vec<(&str, &str)> = ABUSE_OFF
-            .iter()
-            .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
-            .copied()
-            .collect();
-        all.extend_from_slice(env);
-        let spawned = spawn_on(url, dir.path(), &all).expect("the host starts");
+        let spawned = spawn_on(url, dir.path(), &abuse_off_and(env)).expect("the host starts");
         Self::with_spawned(Target::Native, dir, spawned)
     }
 

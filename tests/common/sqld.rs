@@ -28,15 +28,7 @@ impl Sqld {
                 .and_then(|l| l.local_addr())
                 .map_err(|e| e.to_string())?
                 .port();
-            let mut child = Command::new(&bin)
-                .arg("--db-path")
-                .arg(dir)
-                .args(["--http-listen-addr", &format!("127.0.0.1:{port}")])
-                .arg("--no-welcome")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("cannot run sqld: {e}"))?;
+            let mut child = spawn(&bin, dir, &port.to_string())?;
             let url = format!("http://127.0.0.1:{port}");
             if wait_healthy(&url, &mut child) {
                 return Ok(Self {
@@ -59,15 +51,7 @@ impl Sqld {
         let port = self.url.rsplit(':').next().unwrap_or_default().to_owned();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            let mut child = Command::new(binary())
-                .arg("--db-path")
-                .arg(&self.dir)
-                .args(["--http-listen-addr", &format!("127.0.0.1:{port}")])
-                .arg("--no-welcome")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("cannot run sqld: {e}"))?;
+            let mut child = spawn(&binary(), &self.dir, &port)?;
             if wait_healthy(&self.url, &mut child) {
                 self.child = child;
                 return Ok(());
@@ -127,6 +111,19 @@ pub fn query_i64(url: &str, sql: &str) -> i64 {
         .as_str()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{sql} on {url}: {answer}"))
+}
+
+/// `sqld` with its data in `dir`, on 127.0.0.1:`port`.
+fn spawn(bin: &Path, dir: &Path, port: &str) -> Result<Child, String> {
+    Command::new(bin)
+        .arg("--db-path")
+        .arg(dir)
+        .args(["--http-listen-addr", &format!("127.0.0.1:{port}")])
+        .arg("--no-welcome")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run sqld: {e}"))
 }
 
 fn wait_healthy(url: &str, child: &mut Child) -> bool {

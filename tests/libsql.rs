@@ -350,93 +350,17 @@ async def main():
 asyncio.run(main())
 "#;
 
-/// Runs `openssl` with `args` in `dir`.
-fn openssl(dir: &std::path::Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn an_https_server_is_reached_with_the_system_trust_store() {
     use std::io::BufRead as _;
     let (db, dir) = sqld();
-    let certs = dir.path();
-    openssl(
-        certs,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test CA",
-        ],
-    );
-    openssl(
-        certs,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        certs.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .expect("extensions");
-    openssl(
-        certs,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
+    let tls = common::tls_server_files(dir.path());
     let port = db.url.rsplit(':').next().expect("port");
     let mut proxy = KillOnDrop(
         std::process::Command::new("python3")
             .args(["-c", TLS_PROXY])
-            .arg(certs.join("server.pem"))
-            .arg(certs.join("server.key"))
+            .arg(&tls.cert)
+            .arg(&tls.key)
             .arg(port)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -449,7 +373,7 @@ fn an_https_server_is_reached_with_the_system_trust_store() {
         .expect("the proxy's port");
     let https = format!("https://localhost:{}", line.trim());
 
-    let ca = certs.join("ca.pem").display().to_string();
+    let ca = tls.ca.display().to_string();
     let trusting = Server::on_libsql(&https, &[("SSL_CERT_FILE", &ca)]);
     let id = id_of(&trusting.create("over TLS"));
     let raw = trusting.get(&format!("/{id}/raw")).send().expect("GET");

@@ -627,72 +627,8 @@ fn mutual_tls_presents_the_registered_certificate() {
         .expect("pem");
     std::fs::write(dir.join("client-ca.crt"), client_ca).expect("write");
     std::fs::write(dir.join("pki"), r#"{"enabled":false,"via":"mtls"}"#).expect("write");
-    let in_dir = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(&dir)
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     // The proxy's own server certificate, from a throwaway CA the client is told to trust.
-    in_dir(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "tls-ca.key",
-        "-out",
-        "tls-ca.crt",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=test TLS CA",
-    ]);
-    in_dir(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "proxy.key",
-        "-out",
-        "proxy.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("write");
-    in_dir(&[
-        "x509",
-        "-req",
-        "-in",
-        "proxy.csr",
-        "-CA",
-        "tls-ca.crt",
-        "-CAkey",
-        "tls-ca.key",
-        "-CAcreateserial",
-        "-out",
-        "proxy.crt",
-        "-days",
-        "1",
-        "-extfile",
-        "san.ext",
-    ]);
+    let tls = common::tls_server_files(&dir);
 
     let port = unused_addr().port();
     let mut proxy = Command::new("openssl")
@@ -701,9 +637,9 @@ fn mutual_tls_presents_the_registered_certificate() {
             "-accept",
             &format!("127.0.0.1:{port}"),
             "-cert",
-            "proxy.crt",
+            &tls.cert.display().to_string(),
             "-key",
-            "proxy.key",
+            &tls.key.display().to_string(),
             "-CAfile",
             "client-ca.crt",
             "-Verify",
@@ -725,7 +661,7 @@ fn mutual_tls_presents_the_registered_certificate() {
     std::thread::spawn(move || for _ in lines {});
 
     let url = format!("https://127.0.0.1:{port}");
-    let ca = dir.join("tls-ca.crt");
+    let ca = tls.ca.clone();
     let with_cert = cli.run(
         &[
             "--json",

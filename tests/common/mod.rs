@@ -497,3 +497,94 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
 pub fn counted(metrics: &str, series: &str) -> bool {
     sample(metrics, series).is_some_and(|n| n >= 1.0)
 }
+
+/// Files of a throwaway TLS set-up made with the `openssl` command-line tool.
+pub struct TlsFiles {
+    /// The CA certificate (PEM) a client is told to trust.
+    pub ca: PathBuf,
+    /// A server certificate the CA signed, for `localhost` and 127.0.0.1.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A CA and a server certificate it signed (P-256, valid for a day), in `dir`.
+pub fn tls_server_files(dir: &std::path::Path) -> TlsFiles {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "tls-ca.key",
+                "-out",
+                "tls-ca.crt",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=test TLS CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("write the extensions");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "tls-ca.crt",
+        "-CAkey",
+        "tls-ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
+    TlsFiles {
+        ca: dir.join("tls-ca.crt"),
+        cert: dir.join("server.crt"),
+        key: dir.join("server.key"),
+    }
+}

@@ -13,11 +13,17 @@ use std::process::{Command, Stdio};
 
 /// `spin` from `SPIN_BIN`, else from PATH.
 pub fn find_spin() -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os("SPIN_BIN") {
+    find_program("spin", "SPIN_BIN")
+}
+
+/// A third-party program (`spin`, `sqld`): the file `var` names, else
+/// `name` on PATH.
+pub fn find_program(name: &str, var: &str) -> Option<PathBuf> {
+    if let Some(bin) = std::env::var_os(var) {
         return Some(PathBuf::from(bin));
     }
     std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join("spin"))
+        .map(|dir| dir.join(name))
         .find(|p| p.is_file())
 }
 

@@ -11,6 +11,8 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod spin;
+#[path = "../../bench/src/spin_up.rs"]
+pub mod spin_up;
 pub mod sqld;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -586,5 +588,28 @@ pub fn tls_server_files(dir: &std::path::Path) -> TlsFiles {
         ca: dir.join("tls-ca.crt"),
         cert: dir.join("server.crt"),
         key: dir.join("server.key"),
+    }
+}
+
+/// A third-party server the tests run (`spin`, `sqld`): `var`, else PATH.
+/// Without one, the test binary prints why and ends (a skip) on a user's
+/// machine, and fails under `CI=true`.
+#[allow(clippy::panic)]
+pub fn tool_or_skip(name: &str, var: &str, what: &str) -> PathBuf {
+    match spin_up::find_program(name, var) {
+        Some(bin) => bin,
+        None if std::env::var_os("CI").is_some() => {
+            panic!("no `{name}` on PATH under CI=true: eval \"$(../shared/tools/install)\"")
+        }
+        None => {
+            // Outside the test's captured output, so the reason is seen.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipping {}: no `{name}` on PATH (eval \"$(../shared/tools/install)\" puts \
+                 {what} there)",
+                env!("CARGO_CRATE_NAME")
+            );
+            std::process::exit(0)
+        }
     }
 }

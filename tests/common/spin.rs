@@ -4,15 +4,14 @@
 //! docs/deployment.md tells operators.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::OnceLock;
 
 use super::Spawned;
 
-#[path = "../../bench/src/spin_up.rs"]
-mod spin_up;
+use super::spin_up;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
@@ -145,25 +144,7 @@ fn warm_up(setup: &Setup) {
     }
 }
 
-/// `spin` (`SPIN_BIN`, else PATH). Without one, the Spin suites are
-/// skipped with a printed reason on a user's machine, and fail under
-/// `CI=true`.
-#[allow(clippy::panic)]
+/// `spin` (`SPIN_BIN`, else PATH), or a skip ([`super::tool_or_skip`]).
 fn spin_binary() -> PathBuf {
-    match spin_up::find_spin() {
-        Some(spin) => spin,
-        None if std::env::var_os("CI").is_some() => {
-            panic!("no `spin` on PATH under CI=true: eval \"$(../shared/tools/install)\"")
-        }
-        None => {
-            // Outside the test's captured output, so the reason is seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipping {}: no `spin` on PATH (eval \"$(../shared/tools/install)\" puts \
-                 Spin 4.0.2 there)",
-                env!("CARGO_CRATE_NAME")
-            );
-            std::process::exit(0)
-        }
-    }
+    super::tool_or_skip("spin", "SPIN_BIN", "Spin 4.0.2")
 }

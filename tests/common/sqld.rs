@@ -3,7 +3,6 @@
 //! native host with its tenant's database on the server) and for the tests
 //! that put several hosts on one server.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -146,30 +145,7 @@ fn wait_healthy(url: &str, child: &mut Child) -> bool {
     false
 }
 
-/// `sqld` from `SQLD_BIN`, else PATH. Without one, the tests that need it
-/// are skipped with a printed reason on a user's machine, and fail under
-/// `CI=true`.
-#[allow(clippy::panic)]
+/// `sqld` (`SQLD_BIN`, else PATH), or a skip ([`super::tool_or_skip`]).
 fn binary() -> PathBuf {
-    let found = std::env::var_os("SQLD_BIN").map(PathBuf::from).or_else(|| {
-        std::env::split_paths(&std::env::var_os("PATH")?)
-            .map(|dir| dir.join("sqld"))
-            .find(|p| p.is_file())
-    });
-    match found {
-        Some(bin) => bin,
-        None if std::env::var_os("CI").is_some() => {
-            panic!("no `sqld` on PATH under CI=true: eval \"$(../shared/tools/install)\"")
-        }
-        None => {
-            // Outside the test's captured output, so the reason is seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipping {}: no `sqld` on PATH (eval \"$(../shared/tools/install)\" puts \
-                 sqld 0.24.33 there)",
-                env!("CARGO_CRATE_NAME")
-            );
-            std::process::exit(0)
-        }
-    }
+    super::tool_or_skip("sqld", "SQLD_BIN", "sqld 0.24.33")
 }

@@ -74,7 +74,7 @@ fn bench() -> Result<(), String> {
     if !wanted.contains(&"sqld") {
         return Ok(());
     }
-    match find("sqld", "SQLD_BIN") {
+    match spin_up::find_program("sqld", "SQLD_BIN") {
         Some(sqld) => {
             let db = Sqld::start(&sqld, &scratch.path.join("sqld"))?;
             let rc = scratch.path.join("runtime-config.toml");
@@ -394,16 +394,6 @@ impl Drop for Sqld {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A program from `var`, else from PATH.
-fn find(name: &str, var: &str) -> Option<PathBuf> {
-    if let Some(bin) = std::env::var_os(var) {
-        return Some(PathBuf::from(bin));
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
 }
 
 impl Drop for SpinServer {

@@ -156,11 +156,54 @@ fn the_health_subcommand_checks_a_running_server() {
     // A wildcard address is reached through loopback, as inside a container.
     let wildcard = format!("0.0.0.0:{}", s.addr.port());
     assert!(health(&wildcard).status.success());
+    // --listen given to the check itself wins over the environment.
+    let explicit = std::process::Command::new(env!("CARGO_BIN_EXE_wasmpaste"))
+        .args(["--listen", &s.addr.to_string(), "health"])
+        .env("WASMPASTE_LISTEN", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    assert!(explicit.status.success(), "{explicit:?}");
     let dead = s.addr;
     drop(s.kill());
     let out = health(&dead.to_string());
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot connect"));
+}
+
+/// With JSON logs an operator's collector reads stdout too: every line there
+/// is a JSON object, with the address a script needs in `url`.
+#[test]
+fn under_json_logs_every_stdout_line_is_json() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wasmpaste"))
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--log-format", "json", "--no-cache"])
+        .env("WASMPASTE_DB", dir.path().join("db.sqlite"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines: Vec<String> = std::io::BufReader::new(stdout)
+        .lines()
+        .take(2)
+        .map(Result::unwrap)
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, what) in lines
+        .iter()
+        .zip(["wasmpaste admin on", "wasmpaste listening on"])
+    {
+        let object: serde_json::Value = serde_json::from_str(line).expect(line);
+        let url = object["url"].as_str().expect(line);
+        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        assert_eq!(object["message"], format!("{what} {url}"), "{line}");
+        assert_eq!(object["level"], "INFO", "{line}");
+        assert!(object["timestamp"].is_string(), "{line}");
+    }
 }
 
 /// `--db x.db` in the working directory: the cache beside it is a relative

@@ -151,8 +151,11 @@ pub const DEFAULT_DB: &str = "./data/wasmpaste.db";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum Command {
-    /// Exit 0 if the server on --listen answers GET /health with 200 (for
-    /// container health checks; a wildcard address is reached via loopback).
+    /// Exit 0 if the server answers GET /health with 200 (for container
+    /// health checks). It is found on --listen when given here, else on the
+    /// --listen argument of the wasmpaste server that is PID 1 (or PID 1's
+    /// only such child), else on WASMPASTE_LISTEN or the default; a wildcard
+    /// address is reached via loopback.
     Health,
 }
 
@@ -256,6 +259,35 @@ pub fn init_logging(format: LogFormat) {
     }
 }
 
+/// Prints `{what} {url}` alone on a line of stdout, where scripts read the
+/// address a listener got. Under `--log-format json` the line is a JSON
+/// object like the log's (`timestamp`, `level`, `message`, plus `url`), so a
+/// collector reading stdout and stderr never meets a line it cannot parse.
+pub fn announce(format: LogFormat, what: &str, url: &str) {
+    let message = format!("{what} {url}");
+    match format {
+        LogFormat::Text => println!("{message}"),
+        LogFormat::Json => println!("{}", json_announcement(&message, url)),
+    }
+}
+
+fn json_announcement(message: &str, url: &str) -> String {
+    use tracing_subscriber::fmt::time::FormatTime as _;
+    let mut timestamp = String::new();
+    // The log's own clock and format; writing to a String cannot fail.
+    let _ = tracing_subscriber::fmt::time::SystemTime.format_time(
+        &mut tracing_subscriber::fmt::format::Writer::new(&mut timestamp),
+    );
+    serde_json::json!({
+        "timestamp": timestamp,
+        "level": "INFO",
+        "message": message,
+        "url": url,
+        "target": module_path!(),
+    })
+    .to_string()
+}
+
 /// Loads, checks and serves; returns when a shutdown signal was handled.
 pub async fn run(args: Args) -> wasmtime::Result<()> {
     let specs = args.tenants()?;
@@ -302,7 +334,11 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {admin} (--admin-listen)"))?;
         let admin_addr = admin_listener.local_addr()?;
-        println!("wasmpaste admin on http://{admin_addr}");
+        announce(
+            args.log_format,
+            "wasmpaste admin on",
+            &format!("http://{admin_addr}"),
+        );
         tracing::info!(addr = %admin_addr, "admin listener");
         tokio::spawn(crate::admin::serve(
             admin_listener,
@@ -311,7 +347,11 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
         ));
     }
     // On stdout, alone on its line: scripts and tests read the port from it.
-    println!("wasmpaste listening on http://{addr}");
+    announce(
+        args.log_format,
+        "wasmpaste listening on",
+        &format!("http://{addr}"),
+    );
     std::io::stdout().flush()?;
     for tenant in tenants.iter() {
         tracing::info!(

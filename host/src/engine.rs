@@ -118,8 +118,13 @@ pub fn start_epoch_ticker(engine: &Engine) {
 /// restart with the same component skips Cranelift, and a changed component
 /// or upgraded host can never load stale code.
 pub fn compile_cache(dir: &Path) -> wasmtime::Result<Cache> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create the cache directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        wasmtime::format_err!(
+            "cannot create the cache directory {}: {e}{}",
+            dir.display(),
+            crate::db::file::permission_hint(dir, &e)
+        )
+    })?;
     // wasmtime wants an absolute path; `--db x.db` or `--config t.toml` give a relative one.
     let dir = std::path::absolute(dir)
         .with_context(|| format!("cannot resolve the cache directory {}", dir.display()))?;

@@ -3,7 +3,8 @@ use clap::Parser as _;
 fn main() -> std::process::ExitCode {
     let args = wasmpaste_host::cli::Args::parse();
     if args.command == Some(wasmpaste_host::cli::Command::Health) {
-        return match wasmpaste_host::health::check(args.listen, std::time::Duration::from_secs(5)) {
+        let listen = wasmpaste_host::health::listen_address(args.listen);
+        return match wasmpaste_host::health::check(listen, std::time::Duration::from_secs(5)) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

@@ -370,6 +370,17 @@ pub fn spawn_command(mut cmd: Command, env: &[(&str, &str)]) -> Result<SpawnedWi
     let mut lines = BufReader::new(stdout).lines();
     let mut admin = None;
     while let Some(Ok(line)) = lines.next() {
+        // Under --log-format json the same sentence is the line's `message`.
+        let line = if line.starts_with('{') {
+            let object: Value =
+                serde_json::from_str(&line).map_err(|e| format!("bad JSON in {line}: {e}"))?;
+            object["message"]
+                .as_str()
+                .ok_or_else(|| format!("no message in {line}"))?
+                .to_owned()
+        } else {
+            line
+        };
         if let Some(a) = line.strip_prefix("wasmpaste admin on http://") {
             admin = Some(
                 a.parse()

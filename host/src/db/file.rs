@@ -9,6 +9,8 @@
 //! applied) is retried on tokio's blocking pool, so no async worker ever
 //! waits in SQLite's busy handler.
 
+use std::io::ErrorKind;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +26,13 @@ use super::{AnyConnection, Connection, Database, DbError, Rows, Value};
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle connections kept per database.
 const MAX_IDLE: usize = 32;
+/// A database holds pastes, the proof-of-work secret and the CA's encrypted
+/// key: readable by the service's user alone, whatever the umask (systemd's
+/// `UMask=0077` or a container's 022). SQLite gives the `-wal` and `-shm`
+/// files the mode of the database file, so they follow.
+const FILE_MODE: u32 = 0o600;
+/// The database directory, when this host creates it.
+const DIR_MODE: u32 = 0o700;
 
 /// One SQLite database file and its idle connections.
 pub struct FileDatabase {
@@ -57,14 +66,30 @@ impl FileDatabase {
     /// Opens (creating if needed) the database file and its directory, and
     /// checks that it is usable, so a bad path fails at start, not per request.
     pub fn open(path: &Path, quota_bytes: Option<u64>) -> wasmtime::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                wasmtime::format_err!(
-                    "cannot create the database directory {}: {e}",
-                    dir.display()
-                )
-            })?;
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(DIR_MODE)
+                .create(dir)
+                .map_err(|e| {
+                    wasmtime::format_err!(
+                        "cannot create the database directory {}: {e}{}",
+                        dir.display(),
+                        permission_hint(dir, &e)
+                    )
+                })?;
         }
+        // Created here rather than by SQLite, which would use 0644 minus the
+        // umask; and so that a directory this user may not write fails with
+        // the system's reason, not SQLite's "unable to open database file".
+        create_private(path).map_err(|e| {
+            wasmtime::format_err!(
+                "cannot create the database {}: {e}{}",
+                path.display(),
+                permission_hint(dir.unwrap_or(Path::new(".")), &e)
+            )
+        })?;
         let db = Self {
             path: path.to_path_buf(),
             quota_bytes,
@@ -200,6 +225,64 @@ async fn execute(
             Err(DbError::Io(format!("the statement did not finish: {e}"))),
         )
     })
+}
+
+/// Creates the database file with [`FILE_MODE`] unless it exists (an
+/// existing file keeps the mode its owner gave it).
+fn create_private(path: &Path) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(path)
+    {
+        Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// For an error writing in `dir`: when permission was denied (a volume
+/// mounted from a directory owned by root, say), who owns the directory, who
+/// this process is, and the fix; otherwise nothing. The cache directory uses
+/// it too.
+pub fn permission_hint(dir: &Path, e: &std::io::Error) -> String {
+    if e.kind() != ErrorKind::PermissionDenied {
+        return String::new();
+    }
+    // The directory itself, or the nearest one that exists (the one that
+    // refused to have a directory created in it).
+    let existing = dir
+        .ancestors()
+        .find_map(|d| Some((d, std::fs::metadata(d).ok()?)));
+    let (shown, owner) = match existing {
+        Some((d, meta)) => (
+            d.display().to_string(),
+            format!(
+                "is owned by uid {} (mode {:o})",
+                meta.uid(),
+                meta.mode() & 0o7777
+            ),
+        ),
+        None => (dir.display().to_string(), "is not writable".to_owned()),
+    };
+    match effective_uid() {
+        Some(uid) => format!(
+            "\n  {shown} {owner} and wasmpaste runs as uid {uid}: make it writable by uid \
+             {uid}, e.g. `chown -R {uid}:{uid} DIR` where DIR is {shown} or, in a container, \
+             the host directory mounted there (rootless podman: `podman unshare chown -R \
+             {uid}:{uid} DIR`)"
+        ),
+        None => format!("\n  {shown} {owner}: make it writable by the user wasmpaste runs as"),
+    }
+}
+
+/// This process's effective user id, from `/proc/self/status` (the standard
+/// library has no `geteuid`).
+fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uids = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+    // Real, effective, saved, filesystem.
+    uids.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {
@@ -356,6 +439,47 @@ mod tests {
             rows.unwrap().rows,
             [[Value::Integer(0)], [Value::Integer(2)]]
         );
+    }
+
+    #[test]
+    fn the_database_its_companions_and_its_new_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fresh/p.db");
+        let db = FileDatabase::open(&path, None).unwrap();
+        let mut c = db.open().unwrap();
+        // A write while the connection is open: the -wal and -shm exist.
+        run(&mut c, "CREATE TABLE t (x)", &[]).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        assert_eq!(mode(&dir.path().join("fresh")), 0o700);
+        // An existing file keeps the mode its owner chose.
+        let shared = dir.path().join("shared.db");
+        std::fs::write(&shared, b"").unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+        drop(FileDatabase::open(&shared, None).unwrap());
+        assert_eq!(mode(&shared), 0o640);
+    }
+
+    #[test]
+    fn a_directory_it_may_not_write_is_named_with_its_owner_the_uid_and_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not/yet");
+        let denied = std::io::Error::from(ErrorKind::PermissionDenied);
+        let hint = permission_hint(&missing, &denied);
+        // The nearest directory that exists is the one that refused.
+        assert!(
+            hint.contains(&format!("{} is owned by uid", dir.path().display())),
+            "{hint}"
+        );
+        let uid = effective_uid().unwrap();
+        assert!(hint.contains(&format!("runs as uid {uid}")), "{hint}");
+        assert!(hint.contains(&format!("chown -R {uid}:{uid}")), "{hint}");
+        let other = std::io::Error::from(ErrorKind::NotFound);
+        assert_eq!(permission_hint(&missing, &other), "");
     }
 
     #[test]

@@ -102,12 +102,17 @@ impl Drop for Host {
 
 impl Host {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With host settings in the environment.
+    fn start_with(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = config(dir.path());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmpaste"));
         cmd.args(["--config", &config, "--admin-listen", "127.0.0.1:0"])
             .args(["--log-format", "json", "--cleanup-every", "1"]);
-        let (child, addr, admin, logs) = common::spawn_command(cmd, &[]).expect("host starts");
+        let (child, addr, admin, logs) = common::spawn_command(cmd, env).expect("host starts");
         Self {
             child,
             addr,
@@ -902,6 +907,35 @@ fn sigterm_drains_requests_in_flight_then_exits() {
     let status = h.child.wait().expect("exit");
     assert!(status.success(), "{status}");
     assert!(h.logged(&["shutting down"]));
+}
+
+#[test]
+fn the_shutdown_timeout_bounds_the_drain() {
+    let mut h = Host::start_with(&[("WASMPASTE_SHUTDOWN_TIMEOUT", "1")]);
+    // A client that sends half its body and then nothing: without a bound
+    // the host would wait for it up to the request timeout (60 s).
+    let mut stalled = std::net::TcpStream::connect(h.addr).expect("connect");
+    std::io::Write::write_all(
+        &mut stalled,
+        b"POST /gamma/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf",
+    )
+    .expect("write");
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let pid = h.child.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = h.child.wait().expect("exit");
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "exited after {:?}",
+        started.elapsed()
+    );
+    assert!(h.logged(&["gave up on connections"]));
 }
 
 #[test]

@@ -132,6 +132,8 @@ pub struct Server {
     pub base: String,
     /// `http://127.0.0.1:PORT` of the admin listener, when started with one.
     pub admin: Option<String>,
+    /// `https://127.0.0.1:PORT` of the HTTPS listener, when started with one.
+    pub https: Option<String>,
 }
 
 impl Drop for Server {
@@ -155,17 +157,24 @@ impl Server {
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", command.get_program().display()))?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut admin = None;
-        // The admin line (if any) comes first, then the listening line.
+        let (mut admin, mut https) = (None, None);
+        // The admin and HTTPS lines (if any) come first, then the plain one.
         for line in BufReader::new(stdout).lines() {
             let line = line.map_err(|e| e.to_string())?;
-            if let Some(addr) = line.trim().strip_prefix("wasmpaste admin on ") {
+            let line = line.trim();
+            if let Some(addr) = line.strip_prefix("wasmpaste admin on ") {
                 admin = Some(addr.to_owned());
-            } else if let Some(addr) = line.trim().strip_prefix("wasmpaste listening on ") {
+            } else if let Some(addr) = line
+                .strip_prefix("wasmpaste listening on ")
+                .filter(|a| a.starts_with("https://"))
+            {
+                https = Some(addr.to_owned());
+            } else if let Some(addr) = line.strip_prefix("wasmpaste listening on ") {
                 return Ok(Self {
                     child,
                     base: addr.to_owned(),
                     admin,
+                    https,
                 });
             }
         }

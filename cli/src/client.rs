@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use sha1::{Digest as _, Sha1};
 use ureq::http::{self, Method};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+use wasmpaste_contract::identity::{CLIENT_FINGERPRINT_HEADER, fingerprint_sha1};
 
 use crate::config::Settings;
 use crate::error::Error;
@@ -17,7 +17,6 @@ use crate::pow::{self, Challenge, Outcome, Proof};
 /// Largest response read into memory: above any server's paste limit.
 const MAX_RESPONSE: u64 = 1 << 30;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-const IDENTITY_HEADER: &str = "X-SSL-Client-SHA1";
 
 pub struct Client {
     agent: ureq::Agent,
@@ -104,7 +103,7 @@ impl Client {
             })?;
             // The proxy derives the identity from the certificate; send the
             // header too for setups that pass it through.
-            fingerprint = fingerprint.or_else(|| chain.first().map(|c| sha1_hex(c.der())));
+            fingerprint = fingerprint.or_else(|| chain.first().map(|c| fingerprint_sha1(c.der())));
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
         let config = ureq::Agent::config_builder()
@@ -144,7 +143,7 @@ impl Client {
             builder = builder.header(*name, value);
         }
         if let Some(fp) = &self.fingerprint {
-            builder = builder.header(IDENTITY_HEADER, fp);
+            builder = builder.header(CLIENT_FINGERPRINT_HEADER, fp);
         }
         let sent = match body {
             Some(bytes) => builder.body(bytes).map(|r| self.agent.run(r)),
@@ -271,14 +270,6 @@ pub fn new_id(doc: &Value) -> Result<String, Error> {
         .ok_or_else(|| Error::Network("the server's answer has no usable `id`".into()))
 }
 
-/// SHA-1 of a DER certificate as the server writes fingerprints.
-pub fn sha1_hex(der: &[u8]) -> String {
-    Sha1::digest(der)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,10 +348,5 @@ mod tests {
         ] {
             assert!(matches!(new_id(&bad), Err(Error::Network(_))), "{bad}");
         }
-    }
-
-    #[test]
-    fn fingerprints_are_lowercase_sha1_hex() {
-        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
     }
 }

@@ -6,7 +6,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -428,7 +428,9 @@ fn register_then_manage_your_pastes_with_the_new_identity() {
     let fingerprint = reg["fingerprint"].as_str().expect("fingerprint").to_owned();
     let dir = cli.config_dir();
     let config = std::fs::read_to_string(dir.join("config.toml")).expect("config written");
-    assert!(config.contains(&fingerprint), "{config}");
+    // The certificate is the identity; the fingerprint is derived from it.
+    assert!(!config.contains(&fingerprint), "{config}");
+    assert!(config.contains("client.crt"), "{config}");
     assert!(config.contains("client.key"), "{config}");
     #[cfg(unix)]
     for name in ["client.key", "client.p12", "config.toml"] {
@@ -613,95 +615,62 @@ fn pki_issue_writes_a_key_pair_and_revoke_ends_it() {
 /// as a proxy in front of wasmpaste would: `openssl s_server -WWW` serving a
 /// canned `/pki` answer from a directory.
 #[test]
-fn mutual_tls_presents_the_registered_certificate() {
-    let server = pki_server();
-    let cli = Fpaste::new(&server);
-    cli.run(&["register", "--configure"], b"").ok();
-    let dir = cli.home.path().join("proxy");
-    std::fs::create_dir_all(&dir).expect("dir");
-    let client_ca = server
-        .get("/pki/ca.crt")
-        .send()
-        .expect("ca")
-        .text()
-        .expect("pem");
-    std::fs::write(dir.join("client-ca.crt"), client_ca).expect("write");
-    std::fs::write(dir.join("pki"), r#"{"enabled":false,"via":"mtls"}"#).expect("write");
-    // The proxy's own server certificate, from a throwaway CA the client is told to trust.
-    let tls = common::tls_server_files(&dir);
-
-    let port = unused_addr().port();
-    let mut proxy = Command::new("openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &format!("127.0.0.1:{port}"),
-            "-cert",
-            &tls.cert.display().to_string(),
-            "-key",
-            &tls.key.display().to_string(),
-            "-CAfile",
-            "client-ca.crt",
-            "-Verify",
-            "1",
-            "-verify_return_error",
-            "-WWW",
-        ])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("openssl s_server");
-    let stdout = proxy.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    assert!(
-        lines.any(|l| l.is_ok_and(|l| l.contains("ACCEPT"))),
-        "s_server did not start"
-    );
-    std::thread::spawn(move || for _ in lines {});
-
-    let url = format!("https://127.0.0.1:{port}");
-    let ca = tls.ca.clone();
-    let with_cert = cli.run(
-        &[
-            "--json",
-            "--server",
-            &url,
-            "--ca-cert",
-            path(&ca),
-            "pki",
-            "status",
-        ],
-        b"",
-    );
-    // Without the client certificate the handshake fails: a network error.
-    let mut cmd = cli.command(&[
-        "--server",
-        &url,
-        "--ca-cert",
-        path(&ca),
-        "--config",
-        path(&dir.join("none.toml")),
-        "pki",
-        "status",
+fn register_configure_over_https_then_the_certificate_alone_is_the_identity() {
+    // The host terminates TLS itself and takes its own CA's certificates.
+    let certs = tempfile::tempdir().expect("dir");
+    let tls = common::tls_server_files(certs.path());
+    let server = Server::with_env(&[
+        ("WASMPASTE_PKI_ENABLED", "1"),
+        ("WASMPASTE_PKI_CA_PASSWORD", "correct horse battery staple"),
+        ("WASMPASTE_REGISTER_POW", "0"),
+        ("WASMPASTE_TLS_LISTEN", "127.0.0.1:0"),
+        ("WASMPASTE_TLS_CERT", path(&tls.cert)),
+        ("WASMPASTE_TLS_KEY", path(&tls.key)),
+        ("WASMPASTE_CLIENT_CA", "pki"),
     ]);
-    cmd.env("FPASTE_CONFIG", dir.join("none.toml"));
-    std::fs::write(dir.join("none.toml"), "").expect("write");
-    let without = run_command(cmd, b"");
-    // And a server certificate from a CA nobody trusts is refused.
-    let untrusted = cli.run(&["--server", &url, "pki", "status"], b"");
-    let _ = proxy.kill();
-    let _ = proxy.wait();
+    let https = server.https_addr().expect("an HTTPS listener");
+    let url = format!("https://localhost:{}", https.port());
+    let mut cli = Fpaste::new(&server);
+    cli.server = url.clone();
 
-    let doc = with_cert.ok().json();
-    assert_eq!(doc["via"], "mtls");
-    without.code(EXIT_NETWORK);
-    let untrusted = untrusted.code(EXIT_NETWORK);
+    // The server's certificate is from a private CA: untrusted without --ca-cert.
+    let untrusted = cli.run(&["pki", "status"], b"").code(EXIT_NETWORK);
     assert!(
         untrusted.stderr.to_lowercase().contains("certificate"),
         "{}",
         untrusted.stderr
     );
+    let reg = cli
+        .run(
+            &[
+                "--json",
+                "--ca-cert",
+                path(&tls.ca),
+                "register",
+                "--configure",
+            ],
+            b"",
+        )
+        .ok()
+        .json();
+    let fingerprint = reg["fingerprint"].as_str().expect("fingerprint").to_owned();
+
+    // From now on the config alone: the server, its CA, the certificate.
+    let config = std::fs::read_to_string(cli.config_dir().join("config.toml")).expect("config");
+    assert!(
+        config.contains("tls-ca.crt") && config.contains("client.crt"),
+        "{config}"
+    );
+    let mut plain = cli.command(&["--json", "create"]);
+    plain.env_remove("FPASTE_SERVER");
+    let created = run_command(plain, b"mine over mutual TLS").ok().json();
+    let id = id_of(created["url"].as_str().expect("url"));
+    let mut list = cli.command(&["--json", "list"]);
+    list.env_remove("FPASTE_SERVER");
+    let listed = run_command(list, b"").ok().json();
+    assert!(listed.to_string().contains(&id), "{listed}");
+    // The owner is the certificate's fingerprint, as the server saw it in the handshake.
+    assert_eq!(created["owner"], fingerprint.as_str(), "{created}");
 }
 
 #[test]

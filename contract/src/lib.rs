@@ -8,4 +8,5 @@
 //! never enables). No I/O, no randomness of its own: callers bring bytes.
 
 pub mod http;
+pub mod identity;
 pub mod sql;

@@ -238,7 +238,7 @@ pub const MAX_EXPIRY: Setting<i64> = Setting {
 };
 
 pub const PROXY_SECRET: Setting<String> = Setting {
-    name: "proxy_secret",
+    name: wasmpaste_contract::identity::PROXY_SECRET_VARIABLE,
     default: "",
     secret: true,
     doc: "When set, `X-SSL-Client-SHA1` is trusted only on requests whose `X-Proxy-Secret` \

@@ -505,3 +505,31 @@ fn a_client_sent_spin_client_addr_does_not_choose_the_rate_limit_bucket() {
     assert_eq!(from("192.0.2.1:1"), 201);
     assert_eq!(from("192.0.2.2:1"), 429);
 }
+
+/// The native host reads the tenant's CA with the contract's statement to
+/// verify client certificates (`--client-ca pki`): it must find exactly the
+/// certificate `GET /pki/ca.crt` serves, and nothing before one exists.
+#[test]
+fn the_hosts_ca_statement_reads_the_ca_this_component_stores() {
+    use crate::store::Sql as _;
+    use wasmpaste_contract::identity::PKI_CA_CERTIFICATE_SQL;
+    let app = App::with_vars(
+        MapVars::default()
+            .with("pki_enabled", "true")
+            .with("pki_ca_password", "secret"),
+    );
+    assert_eq!(app.get("/pki").status, 200);
+    let none = app
+        .db
+        .execute(PKI_CA_CERTIFICATE_SQL, vec![])
+        .expect("query");
+    assert!(none.is_empty());
+    assert_eq!(app.send(Method::Post, "/pki/ca", &[], b"").status, 201);
+    let served = app.get("/pki/ca.crt").body;
+    let rows = app
+        .db
+        .execute(PKI_CA_CERTIFICATE_SQL, vec![])
+        .expect("query");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].text(0).expect("text").as_bytes(), served.as_slice());
+}

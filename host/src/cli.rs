@@ -23,6 +23,7 @@ use crate::pool::start_idle_sweeper;
 use crate::runtime_config::{self, DatabaseSpec};
 use crate::server::Server;
 use crate::tenant::{Tenant, Tenants};
+use crate::tls::{CertFiles, ClientCa, TenantTls, TlsFront, TlsSettings};
 use crate::variables::{ENV_PREFIX, EnvVariables, FLASKPASTE_PREFIX};
 
 /// Serve the wasmpaste pastebin API (the wasmpaste WebAssembly component).
@@ -47,6 +48,49 @@ pub struct Args {
     /// Address and port of the admin listener (`/metrics`, `/healthz`); off when unset.
     #[arg(long, env = "WASMPASTE_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+
+    /// Address and port of the HTTPS listener (HTTP/1.1 and HTTP/2); off
+    /// when unset. Needs --tls-cert and --tls-key.
+    #[arg(long, env = "WASMPASTE_TLS_LISTEN", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Option<SocketAddr>,
+
+    /// PEM certificate chain (leaf first) of the HTTPS listener, for names
+    /// no tenant has a certificate of its own for. Reloaded on SIGHUP.
+    #[arg(long, env = "WASMPASTE_TLS_CERT", requires = "tls_listen")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert. Reloaded on SIGHUP.
+    #[arg(long, env = "WASMPASTE_TLS_KEY", requires = "tls_listen")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Client certificates on the HTTPS listener identify users (optional:
+    /// no certificate is anonymous use): `pki` for the tenant's own CA (the
+    /// one `POST /register` issues from), or a PEM bundle of CA certificates.
+    /// Tenants may set their own `client_ca`.
+    #[arg(long, env = "WASMPASTE_CLIENT_CA", requires = "tls_listen")]
+    pub client_ca: Option<String>,
+
+    /// Seconds a TLS handshake may take before the connection is dropped.
+    #[arg(long, env = "WASMPASTE_TLS_HANDSHAKE_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub tls_handshake_timeout: u64,
+
+    /// TLS handshakes in progress at once; further connections wait for a
+    /// turn within their handshake timeout.
+    #[arg(long, env = "WASMPASTE_TLS_MAX_HANDSHAKES", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub tls_max_handshakes: u32,
+
+    /// Seconds to wait, after SIGTERM or SIGINT, for requests in flight
+    /// (and responses still being sent) before exiting anyway. Keep the
+    /// container's or service manager's stop timeout above it.
+    #[arg(long, env = "WASMPASTE_SHUTDOWN_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_timeout: u64,
+
+    /// Serve HTTPS only: no plain HTTP listener (--listen is then unused).
+    #[arg(long, env = "WASMPASTE_NO_HTTP", requires = "tls_listen")]
+    pub no_http: bool,
 
     /// SQLite database file of the single tenant; its directory is created
     /// if missing [default: ./data/wasmpaste.db].
@@ -182,6 +226,24 @@ impl Args {
         self.db.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DB))
     }
 
+    /// The HTTPS listener's settings, when it is on.
+    pub fn tls(&self) -> Option<(SocketAddr, TlsSettings)> {
+        let listen = self.tls_listen?;
+        let (Some(cert), Some(key)) = (self.tls_cert.clone(), self.tls_key.clone()) else {
+            return None;
+        };
+        let settings = TlsSettings {
+            cert: CertFiles { cert, key },
+            client_ca: self
+                .client_ca
+                .as_deref()
+                .map(|ca| ClientCa::parse(ca, Path::new(""))),
+            handshake_timeout: Duration::from_secs(self.tls_handshake_timeout),
+            max_handshakes: usize::try_from(self.tls_max_handshakes).unwrap_or(usize::MAX),
+        };
+        Some((listen, settings))
+    }
+
     /// Limits from the command line: the single tenant's, and the defaults
     /// under a config file's `[defaults]`.
     pub fn limits(&self) -> Limits {
@@ -222,6 +284,7 @@ impl Args {
                 database,
                 variables: BTreeMap::new(),
                 limits: self.limits(),
+                tls: TenantTls::default(),
             }]);
         };
         if self.db.is_some() || self.component.is_some() || self.runtime_config_file.is_some() {
@@ -325,10 +388,38 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
         }
     }
 
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
+    // Certificates, keys and client CAs are checked before any port opens.
+    let tls = match args.tls() {
+        Some((listen, settings)) => {
+            let front =
+                TlsFront::new(&settings, &tenants, Arc::clone(&metrics)).map_err(|errors| {
+                    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    wasmtime::format_err!("invalid TLS configuration:\n  {}", lines.join("\n  "))
+                })?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} (--tls-listen)"))?;
+            Some((listener, Arc::new(front)))
+        }
+        None => {
+            if tenants.iter().any(|t| t.tls != TenantTls::default()) {
+                tracing::warn!(
+                    "tenants set tls_cert or client_ca, but there is no HTTPS listener \
+                     (--tls-listen): those settings are unused"
+                );
+            }
+            None
+        }
+    };
+    let listener = if args.no_http {
+        None
+    } else {
+        Some(
+            tokio::net::TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.listen))?,
+        )
+    };
     if let Some(admin) = args.admin_listen {
         let admin_listener = tokio::net::TcpListener::bind(admin)
             .await
@@ -346,12 +437,28 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
             Arc::clone(&metrics),
         ));
     }
-    // On stdout, alone on its line: scripts and tests read the port from it.
-    announce(
-        args.log_format,
-        "wasmpaste listening on",
-        &format!("http://{addr}"),
-    );
+    // On stdout, alone on its line: scripts and tests read the port from it
+    // (the plain one last, when there is one).
+    let mut addrs = Vec::new();
+    if let Some((tls_listener, _)) = &tls {
+        let addr = tls_listener.local_addr()?;
+        announce(
+            args.log_format,
+            "wasmpaste listening on",
+            &format!("https://{addr}"),
+        );
+        addrs.push(addr);
+    }
+    start_reload_on_hangup(tls.as_ref().map(|(_, front)| Arc::clone(front)));
+    if let Some(listener) = &listener {
+        let addr = listener.local_addr()?;
+        announce(
+            args.log_format,
+            "wasmpaste listening on",
+            &format!("http://{addr}"),
+        );
+        addrs.push(addr);
+    }
     std::io::stdout().flush()?;
     for tenant in tenants.iter() {
         tracing::info!(
@@ -362,7 +469,7 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
             "tenant"
         );
     }
-    tracing::info!(%addr, tenants = tenants.len(), instances = pool.instances, "serving");
+    tracing::info!(addrs = ?addrs, tenants = tenants.len(), instances = pool.instances, "serving");
     if args.cleanup_every > 0 {
         cleanup::start(&tenants, &metrics, Duration::from_secs(args.cleanup_every));
     }
@@ -372,9 +479,32 @@ pub async fn run(args: Args) -> wasmtime::Result<()> {
         Some(c) => tracing::info!(bytes = c.len(), "serving the fpaste client at GET /client"),
         None => tracing::info!("not serving the fpaste client (GET /client answers 404)"),
     }
+    let drain = Duration::from_secs(args.shutdown_timeout);
     Arc::new(Server::new(tenants, metrics, client))
-        .serve(listener, shutdown_signal())
+        .serve(listener, tls, shutdown_signal(), drain)
         .await
+}
+
+/// SIGHUP reloads the HTTPS listener's certificates, keys and CA bundles;
+/// open connections keep the ones they started with. Handled without an
+/// HTTPS listener too: a reload (`systemctl reload`) must never stop the host.
+fn start_reload_on_hangup(front: Option<Arc<TlsFront>>) {
+    let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        tracing::warn!("cannot watch SIGHUP: certificates are reloaded only by a restart");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match &front {
+                Some(front) => {
+                    let failed = front.reload();
+                    tracing::info!(failed, "SIGHUP: TLS files reloaded");
+                }
+                None => tracing::info!("SIGHUP: no HTTPS listener, nothing to reload"),
+            }
+        }
+    });
 }
 
 /// Refuses to start on bad guest settings; warns about variables nothing

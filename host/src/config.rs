@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::limits::{self, Limits, MIB, Range};
 use crate::runtime_config::{self, DatabaseSpec};
+use crate::tls::{CertFiles, ClientCa, TenantTls};
 use crate::variables::is_valid_name;
 
 /// Where a tenant's requests come from and what it runs.
@@ -31,6 +32,8 @@ pub struct TenantSpec {
     /// The tenant's own variables; they override `WASMPASTE_*` from the environment.
     pub variables: BTreeMap<String, String>,
     pub limits: Limits,
+    /// Its own certificate and client CA on the HTTPS port.
+    pub tls: TenantTls,
 }
 
 /// A configuration problem, located as precisely as possible.
@@ -109,6 +112,12 @@ struct TenantEntry {
     variables: BTreeMap<String, toml::Value>,
     #[serde(default)]
     limits: LimitsEntry,
+    /// The certificate chain presented for `hosts` on the HTTPS port (PEM).
+    tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    tls_key: Option<PathBuf>,
+    /// `pki` (the tenant's own CA) or a PEM bundle of CA certificates.
+    client_ca: Option<String>,
 }
 
 /// Collects errors while checking one tenant.
@@ -440,7 +449,34 @@ fn resolve_tenant(
             "a libSQL server enforces its own limits: remove db_quota_mib from this tenant",
         );
     }
+    let cert = match (entry.tls_cert, entry.tls_key) {
+        (Some(cert), Some(key)) => Some(CertFiles {
+            cert: dir.join(cert),
+            key: dir.join(key),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            check.fail("tls_key", "`tls_cert` needs its private key in `tls_key`");
+            None
+        }
+        (None, Some(_)) => {
+            check.fail("tls_cert", "`tls_key` needs its certificate in `tls_cert`");
+            None
+        }
+    };
+    if cert.is_some() && hosts.is_empty() {
+        check.fail(
+            "tls_cert",
+            "a tenant without `hosts` answers the names no tenant claims, with the host's \
+             certificate (--tls-cert): list the host names this certificate is for",
+        );
+    }
+    let tls = TenantTls {
+        cert,
+        client_ca: entry.client_ca.map(|ca| ClientCa::parse(&ca, dir)),
+    };
     TenantSpec {
+        tls,
         limits: Limits {
             // A `[defaults]` quota applies to file databases only.
             db_quota_bytes: match database {

@@ -30,4 +30,5 @@ pub mod spin_sqlite;
 pub mod spin_variables;
 pub mod state;
 pub mod tenant;
+pub mod tls;
 pub mod variables;

@@ -58,6 +58,38 @@ impl Rejection {
     }
 }
 
+/// How a TLS handshake on the HTTPS port ended.
+#[derive(Clone, Copy, Debug)]
+pub enum Handshake {
+    /// Done, with a client certificate that verified.
+    ClientCert,
+    /// Done, without a client certificate (anonymous use).
+    NoClientCert,
+    /// Refused: the client's certificate did not verify.
+    BadClientCert,
+    /// Not done within the handshake timeout.
+    Timeout,
+    /// Anything else: no common protocol, not TLS at all, the client left.
+    Failed,
+}
+
+impl Handshake {
+    fn label(self) -> &'static str {
+        match self {
+            Self::ClientCert => "client_cert",
+            Self::NoClientCert => "no_client_cert",
+            Self::BadClientCert => "bad_client_cert",
+            Self::Timeout => "timeout",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
 /// What a tenant's gauges show at the moment of a scrape.
 pub struct TenantGauges {
     pub tenant: String,
@@ -85,6 +117,8 @@ pub struct Metrics {
     cpu_throttled: Family<TenantLabels, Counter>,
     db_statement: Family<TenantLabels, Histogram>,
     db_errors: Family<KindLabels, Counter>,
+    tls_handshakes: Family<OutcomeLabels, Counter>,
+    client_cert_requests: Family<TenantLabels, Counter>,
 }
 
 /// One tenant's CPU metrics, resolved once so that charging CPU on every
@@ -255,6 +289,18 @@ impl Default for Metrics {
             "Failed SQL statements by tenant and kind: unavailable (server unreachable, lock wait given up), full, denied, other",
             db_errors.clone(),
         );
+        let tls_handshakes = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "TLS handshakes on the HTTPS port, by outcome: client_cert, no_client_cert, bad_client_cert (refused), timeout, failed",
+            tls_handshakes.clone(),
+        );
+        let client_cert_requests = Family::<TenantLabels, Counter>::default();
+        registry.register(
+            "client_cert_requests",
+            "Requests that carried a verified client certificate's identity to the tenant (HTTPS port)",
+            client_cert_requests.clone(),
+        );
         Self {
             registry,
             requests,
@@ -273,6 +319,8 @@ impl Default for Metrics {
             cpu_throttled,
             db_statement,
             db_errors,
+            tls_handshakes,
+            client_cert_requests,
         }
     }
 }
@@ -317,6 +365,18 @@ impl Metrics {
         self.instantiation
             .get_or_create(&tenant(name))
             .observe(seconds);
+    }
+
+    pub fn handshake(&self, outcome: Handshake) {
+        self.tls_handshakes
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            })
+            .inc();
+    }
+
+    pub fn client_cert_request(&self, name: &str) {
+        self.client_cert_requests.get_or_create(&tenant(name)).inc();
     }
 
     pub fn trap(&self, name: &str) {

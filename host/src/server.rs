@@ -1,4 +1,5 @@
-//! The HTTP front: hyper on tokio. HTTP only: a request is checked against
+//! The HTTP front: hyper on tokio, plain HTTP/1.1 and (tls.rs) HTTPS with
+//! HTTP/1.1 and HTTP/2. A request is checked against
 //! its tenant's body and concurrency limits, its headers are prepared, it is
 //! routed to the tenant's instance pool (`pool.rs`), and the outcome becomes
 //! a response.
@@ -21,9 +22,13 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
 use wasmpaste_contract::http::{SECURITY_HEADERS, is_acceptable_request_id, uuid_v4};
+use wasmpaste_contract::identity::{
+    CLIENT_FINGERPRINT_HEADER, PROXY_SECRET_HEADER, PROXY_SECRET_VARIABLE,
+};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::body_limit::{CappedBody, DRAIN_MAX};
@@ -31,11 +36,16 @@ use crate::client_download::ClientDownload;
 use crate::metrics::{Metrics, Rejection, route_class};
 use crate::pool::Failure;
 use crate::tenant::{Tenant, Tenants};
+use crate::tls::{ConnIdentity, Identity, TlsFront};
+use crate::variables::Lookup;
 
 /// A client that has not sent its headers after this long is cut off (slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head (request line + headers) accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Requests in flight on one HTTP/2 connection (the tenant's concurrency
+/// limit still applies across connections).
+const MAX_H2_STREAMS: u32 = 128;
 
 pub struct Server {
     tenants: Arc<Tenants>,
@@ -57,46 +67,96 @@ impl Server {
         }
     }
 
-    /// Accepts connections until `shutdown` resolves, then waits for the
-    /// requests in flight to finish.
+    /// Accepts connections on the plain and the HTTPS listener until
+    /// `shutdown` resolves, then waits up to `drain` for the requests in
+    /// flight to finish.
     pub async fn serve(
         self: Arc<Self>,
-        listener: TcpListener,
+        plain: Option<TcpListener>,
+        tls: Option<(TcpListener, Arc<TlsFront>)>,
         shutdown: impl Future<Output = ()>,
+        drain: Duration,
     ) -> wasmtime::Result<()> {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         tokio::pin!(shutdown);
+        let (tls_listener, front) = tls.unzip();
         loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
+            let (accepted, on_tls) = tokio::select! {
+                accepted = accept(plain.as_ref()) => (accepted, false),
+                accepted = accept(tls_listener.as_ref()) => (accepted, true),
                 () = &mut shutdown => break,
             };
-            let server = Arc::clone(&self);
-            let conn = http1_builder().serve_connection(
-                TokioIo::new(stream),
-                service_fn(move |req| {
-                    let server = Arc::clone(&server);
-                    async move { Ok::<_, Infallible>(server.handle(req, peer).await) }
-                }),
-            );
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, "connection ended: {e}");
+            let (stream, peer) = match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-            });
+            };
+            let server = Arc::clone(&self);
+            match (on_tls, &front) {
+                (true, Some(front)) => {
+                    let front = Arc::clone(front);
+                    let watcher = graceful.watcher();
+                    // The handshake runs in the connection's own task, so a
+                    // slow one never holds up accepting the next.
+                    tokio::spawn(async move {
+                        let Some(accepted) = front.accept(stream, peer).await else {
+                            return;
+                        };
+                        let identity = Arc::new(accepted.identity);
+                        let builder = auto_builder();
+                        let conn = builder.serve_connection(
+                            TokioIo::new(accepted.stream),
+                            service_fn(move |req| {
+                                let server = Arc::clone(&server);
+                                let identity = Arc::clone(&identity);
+                                async move {
+                                    Ok::<_, Infallible>(
+                                        server.handle(req, peer, Some(&identity)).await,
+                                    )
+                                }
+                            }),
+                        );
+                        if let Err(e) = watcher.watch(conn.into_owned()).await {
+                            tracing::debug!(%peer, "TLS connection ended: {e}");
+                        }
+                    });
+                }
+                _ => {
+                    let conn = http1_builder().serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |req| {
+                            let server = Arc::clone(&server);
+                            async move { Ok::<_, Infallible>(server.handle(req, peer, None).await) }
+                        }),
+                    );
+                    let conn = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, "connection ended: {e}");
+                        }
+                    });
+                }
+            }
         }
-        drop(listener);
-        tracing::info!("shutting down: waiting for requests in flight");
-        graceful.shutdown().await;
+        drop((plain, tls_listener));
+        tracing::info!(
+            seconds = drain.as_secs(),
+            "shutting down: waiting for requests in flight"
+        );
+        if tokio::time::timeout(drain, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            // A request past its own deadline is already answered; what is
+            // left is a response a slow reader has not taken yet.
+            tracing::warn!(
+                "shutting down: gave up on connections still open after the shutdown timeout"
+            );
+        }
         Ok(())
     }
 
@@ -104,6 +164,7 @@ impl Server {
         &self,
         req: hyper::Request<Incoming>,
         peer: SocketAddr,
+        tls: Option<&ConnIdentity>,
     ) -> hyper::Response<HyperOutgoingBody> {
         let started = Instant::now();
         let method = req.method().clone();
@@ -127,7 +188,7 @@ impl Server {
             return resp;
         };
         let route = route_class(tenant.strip_prefix(&path));
-        let resp = self.run(&tenant, req, peer, &rid).await;
+        let resp = self.run(&tenant, req, peer, tls, &rid).await;
         let status = resp.status().as_u16();
         let elapsed = started.elapsed().as_secs_f64();
         self.metrics.request(&tenant.name, route, status, elapsed);
@@ -140,6 +201,7 @@ impl Server {
         tenant: &Arc<Tenant>,
         mut req: hyper::Request<Incoming>,
         peer: SocketAddr,
+        tls: Option<&ConnIdentity>,
         rid: &str,
     ) -> hyper::Response<HyperOutgoingBody> {
         if let Some(client) = &self.client
@@ -159,6 +221,24 @@ impl Server {
             return busy(503, "Server busy, retry shortly", rid);
         };
         prepare_headers(req.headers_mut(), peer, rid);
+        if let Some(conn) = tls {
+            match conn.for_tenant(&tenant.name) {
+                Identity::Misdirected => {
+                    return error_response(
+                        421,
+                        "Misdirected request: this connection's client certificate is for \
+                         another host; open a new connection for this one",
+                        rid,
+                    );
+                }
+                identity => {
+                    if matches!(identity, Identity::Verified(_)) {
+                        self.metrics.client_cert_request(&tenant.name);
+                    }
+                    set_identity(req.headers_mut(), identity, tenant);
+                }
+            }
+        }
         if tenant.path_prefix.is_some() {
             match strip_uri(req.uri(), tenant) {
                 Ok(uri) => *req.uri_mut() = uri,
@@ -313,6 +393,52 @@ fn prepare_headers(headers: &mut hyper::HeaderMap, peer: SocketAddr, rid: &str) 
     if let Ok(rid) = HeaderValue::from_str(rid) {
         headers.insert("x-request-id", rid);
     }
+}
+
+/// On the HTTPS port the host is the proxy: the identity headers are its
+/// own (what the client sent is dropped), with the tenant's `proxy_secret`
+/// when it has one, so the guest trusts them either way.
+fn set_identity(headers: &mut hyper::HeaderMap, identity: Identity<'_>, tenant: &Tenant) {
+    headers.remove(CLIENT_FINGERPRINT_HEADER);
+    headers.remove(PROXY_SECRET_HEADER);
+    let Identity::Verified(fingerprint) = identity else {
+        return;
+    };
+    if let Ok(value) = HeaderValue::from_str(fingerprint) {
+        headers.insert(CLIENT_FINGERPRINT_HEADER, value);
+    }
+    if let Lookup::Found(secret) = tenant.variables.lookup(PROXY_SECRET_VARIABLE)
+        && !secret.is_empty()
+        && let Ok(value) = HeaderValue::from_str(secret)
+    {
+        headers.insert(PROXY_SECRET_HEADER, value);
+    }
+}
+
+/// The next connection of `listener`; never, without one.
+async fn accept(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Connection settings of the HTTPS port: HTTP/1.1 as on the plain port,
+/// and HTTP/2 (by ALPN) with the same bound on request heads.
+fn auto_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX))
+        .max_concurrent_streams(MAX_H2_STREAMS);
+    builder
 }
 
 /// The request URI with the tenant's path prefix removed, query kept.

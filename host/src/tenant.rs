@@ -21,6 +21,7 @@ use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::pool::{Pool, TenantPool, TenantSetup};
 use crate::runtime_config::DatabaseSpec;
+use crate::tls::TenantTls;
 use crate::variables::Variables;
 
 pub struct Tenant {
@@ -32,6 +33,8 @@ pub struct Tenant {
     pub limits: Limits,
     /// Its instances and concurrency slots.
     pub pool: Arc<TenantPool>,
+    /// Its own certificate and client CA on the HTTPS port.
+    pub tls: TenantTls,
 }
 
 impl Tenant {
@@ -125,6 +128,7 @@ impl Tenants {
                 variables,
                 limits: spec.limits,
                 pool: pool.tenant(setup, Arc::clone(metrics)),
+                tls: spec.tls,
             }));
         }
         Ok(Self { list })

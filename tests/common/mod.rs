@@ -135,6 +135,15 @@ impl Server {
         Self::with_spawned(Target::Native, dir, spawned)
     }
 
+    /// The HTTPS listener's address, when `WASMPASTE_TLS_LISTEN` turned it on.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.logs().iter().find_map(|l| {
+            l.strip_prefix("wasmpaste listening on https://")?
+                .parse()
+                .ok()
+        })
+    }
+
     /// Whether the server process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().is_ok_and(|status| status.is_none())
@@ -381,6 +390,14 @@ pub fn spawn_command(mut cmd: Command, env: &[(&str, &str)]) -> Result<SpawnedWi
         } else {
             line
         };
+        // The HTTPS listener's line comes first; kept with the logs for
+        // [`Server::https_addr`].
+        if line.starts_with("wasmpaste listening on https://") {
+            if let Ok(mut logs) = stderr_lines.lock() {
+                logs.push(line);
+            }
+            continue;
+        }
         if let Some(a) = line.strip_prefix("wasmpaste admin on http://") {
             admin = Some(
                 a.parse()

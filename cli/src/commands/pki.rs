@@ -11,11 +11,11 @@ use ureq::http::Method;
 
 use super::Ctx;
 use crate::args::{PkiArgs, PkiCommand, RegisterArgs};
-use crate::client::sha1_hex;
 use crate::config;
 use crate::error::Error;
 use crate::files::{write_private, write_public};
 use crate::output::format_time;
+use wasmpaste_contract::identity::fingerprint_sha1;
 
 pub fn pki(ctx: &Ctx, args: PkiArgs) -> Result<(), Error> {
     match args.command {
@@ -154,7 +154,7 @@ pub fn register(ctx: &Ctx, args: RegisterArgs) -> Result<(), Error> {
         .header("x-certificate-expires")
         .and_then(|t| t.parse::<i64>().ok());
     let bundle = unpack(&reply.body)?;
-    let fingerprint = sha1_hex(&bundle.cert_der);
+    let fingerprint = fingerprint_sha1(&bundle.cert_der);
     if announced.as_deref() != Some(fingerprint.as_str()) {
         return Err(Error::Network(format!(
             "the server announced fingerprint {announced:?} but the certificate's is {fingerprint}"
@@ -165,7 +165,7 @@ pub fn register(ctx: &Ctx, args: RegisterArgs) -> Result<(), Error> {
     write_private(&paths.key, pem("PRIVATE KEY", &bundle.key_der).as_bytes())?;
     write_public(&paths.fingerprint, format!("{fingerprint}\n").as_bytes())?;
     let configured = if args.configure {
-        Some(configure(ctx, client.base(), &fingerprint, &paths)?)
+        Some(configure(ctx, client.base(), &paths)?)
     } else {
         None
     };
@@ -252,12 +252,7 @@ fn pem(label: &str, der: &[u8]) -> String {
 }
 
 /// Points the config file at the new identity, keeping its other settings.
-fn configure(
-    ctx: &Ctx,
-    server: &str,
-    fingerprint: &str,
-    paths: &BundlePaths,
-) -> Result<PathBuf, Error> {
+fn configure(ctx: &Ctx, server: &str, paths: &BundlePaths) -> Result<PathBuf, Error> {
     let path = ctx.config_path.clone().ok_or_else(|| {
         Error::Usage(
             "no config file location: set HOME or XDG_CONFIG_HOME, or pass --config".into(),
@@ -265,9 +260,16 @@ fn configure(
     })?;
     let mut layer = config::load(&path, false)?;
     layer.server = Some(server.to_owned());
-    layer.fingerprint = Some(fingerprint.to_owned());
+    // The identity is the certificate: over HTTPS it is presented in the
+    // handshake, and the fingerprint header (for proxies that pass one
+    // through) is derived from it. A stale fingerprint would only disagree.
+    layer.fingerprint = None;
     layer.client_cert = Some(absolute(&paths.cert));
     layer.client_key = Some(absolute(&paths.key));
+    // A private CA the server was reached with stays trusted for it.
+    if let Some(ca) = &ctx.settings.ca_cert {
+        layer.ca_cert = Some(absolute(ca));
+    }
     config::save(&path, &layer)?;
     Ok(path)
 }

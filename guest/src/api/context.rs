@@ -9,6 +9,7 @@
 use std::cell::OnceCell;
 
 use serde_json::{Map, Value as Json, json};
+use wasmpaste_contract::identity::{CLIENT_FINGERPRINT_HEADER, PROXY_SECRET_HEADER};
 
 use super::pki::client_id;
 use crate::config::{self, Config, Variables};
@@ -95,7 +96,7 @@ impl<'a> Ctx<'a> {
     fn via_trusted_proxy(&self, headers: &Headers) -> Result<bool, ApiError> {
         let secret = self.cfg.get(&config::PROXY_SECRET)?;
         Ok(!secret.is_empty()
-            && identity::secret_matches(secret.as_bytes(), headers.get_bytes("x-proxy-secret")))
+            && identity::secret_matches(secret.as_bytes(), headers.get_bytes(PROXY_SECRET_HEADER)))
     }
 
     /// The client's identity from `X-SSL-Client-SHA1` (and `X-Proxy-Secret`),
@@ -104,9 +105,9 @@ impl<'a> Ctx<'a> {
     pub fn identity(&self, headers: &Headers) -> Result<Identity, ApiError> {
         let secret = self.cfg.get(&config::PROXY_SECRET)?;
         let Some(fingerprint) = identity::claimed_fingerprint(
-            headers.get("x-ssl-client-sha1"),
+            headers.get(CLIENT_FINGERPRINT_HEADER),
             &secret,
-            headers.get_bytes("x-proxy-secret"),
+            headers.get_bytes(PROXY_SECRET_HEADER),
         ) else {
             return Ok(Identity::anonymous());
         };

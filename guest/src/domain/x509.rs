@@ -161,11 +161,7 @@ pub struct IssuedCert {
     pub not_after: i64,
 }
 
-/// SHA-1 of a DER certificate in lowercase hex: `openssl x509 -fingerprint
-/// -sha1` without the colons.
-pub fn fingerprint_sha1(der: &[u8]) -> String {
-    hex(&Sha1::digest(der))
-}
+pub use wasmpaste_contract::identity::fingerprint_sha1;
 
 fn subject(common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
@@ -333,15 +329,6 @@ mod tests {
         assert_eq!(
             P384Key::from_encrypted_pem(&pem, "wrong").err(),
             Some(CryptoError::WrongPassword)
-        );
-    }
-
-    #[test]
-    fn fingerprint_is_lowercase_sha1_hex() {
-        // SHA-1 of the empty input, a fixed vector.
-        assert_eq!(
-            fingerprint_sha1(b""),
-            "da39a3ee5e6b4b0d3255bfef95601890afd80709"
         );
     }
 }

@@ -105,12 +105,23 @@ pub fn on_request(
     now: i64,
 ) -> Result<(Meta, Option<CleanupReport>), MaintenanceError> {
     let meta = migrations::ensure_schema(db)?;
+    let report = cleanup_if_due(db, cfg, now, &meta)?;
+    Ok((meta, report))
+}
+
+/// The request-driven cleanup, when `meta` (the bookkeeping row this request
+/// read) says one is due and this request wins the claim.
+pub fn cleanup_if_due(
+    db: &dyn Sql,
+    cfg: &Config<'_>,
+    now: i64,
+    meta: &Meta,
+) -> Result<Option<CleanupReport>, MaintenanceError> {
     let interval = cfg.get(&config::CLEANUP_INTERVAL)?;
     if now - meta.last_cleanup < interval || !claim_cleanup(db, now, interval)? {
-        return Ok((meta, None));
+        return Ok(None);
     }
-    let report = pass(db, cfg, now)?;
-    Ok((meta, Some(report)))
+    Ok(Some(pass(db, cfg, now)?))
 }
 
 #[cfg(test)]

@@ -379,14 +379,41 @@ fn routes_without_sql_never_touch_the_database() {
 }
 
 #[test]
-fn reading_a_paste_costs_two_statements() {
-    let app = App::new();
+fn reading_a_paste_costs_one_statement_and_records_access_once_a_minute() {
+    use crate::store::paste::ACCESS_GRANULARITY_SECS;
+    let mut app = App::new();
     let created = app.create(&[], b"counted");
-    let id = created["id"].as_str().unwrap();
-    let before = app.db.statements_run();
-    assert_eq!(app.get(&format!("/{id}/raw")).status, 200);
-    // The schema/cleanup check and one UPDATE ... RETURNING content.
-    assert_eq!(app.db.statements_run() - before, 2);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let last_accessed = |app: &App| {
+        use crate::store::Sql as _;
+        app.db
+            .execute(
+                "SELECT last_accessed FROM pastes WHERE id = ?1",
+                vec![id.as_str().into()],
+            )
+            .expect("query")[0]
+            .i64(0)
+            .expect("integer")
+    };
+    let statements = |app: &App, path: &str| {
+        let before = app.db.statements_run();
+        assert_eq!(app.get(path).status, 200, "{path}");
+        app.db.statements_run() - before
+    };
+    // A hit is one SELECT: the schema check is folded into it, no write.
+    for path in [format!("/{id}/raw"), format!("/{id}")] {
+        assert_eq!(statements(&app, &path), 1, "{path}");
+    }
+    assert_eq!(last_accessed(&app), app.now);
+    // Once the stored access time is a minute old, a read writes it again.
+    app.now += ACCESS_GRANULARITY_SECS;
+    assert_eq!(statements(&app, &format!("/{id}/raw")), 2);
+    assert_eq!(last_accessed(&app), app.now);
+    app.now += 1;
+    assert_eq!(statements(&app, &format!("/{id}")), 1);
+    assert_eq!(last_accessed(&app), app.now - 1);
+    // A miss is one statement too.
+    assert_eq!(app.get("/0123456789abcdef").status, 404);
 }
 
 #[test]

@@ -16,6 +16,17 @@
 //! `WASMPASTE_MAX_INSTANCE_REUSE=N` and its percentage in a second column.
 //! LOAD_ROUNDS=N (default 1) repeats all passes N times, alternating the
 //! servers, and compares each cell's median.
+//! LOAD_BASELINE_BIN=FILE adds a pass of another host binary (say, the
+//! previous build) and prints each cell's change against it: how a change is
+//! measured before it is kept.
+//! LOAD_PEER=1 adds a pass of wastebin (the fastest native pastebin we
+//! compare with; WASTEBIN_BIN, else PATH: `eval "$(../shared/tools/install)"`)
+//! with the same cells where it has them (create 1 KiB, raw read; metadata
+//! is compared with its raw read, the lightest read it has), restarted for
+//! each cell because it exits when a client disconnects mid-insert, and prints
+//! wasmpaste's throughput against it.
+//! LOAD_PIN=1 runs every server on CPU 0 (`taskset -c 0`); run the load
+//! generator on the other core: `taskset -c 1 wasmpaste-load`.
 //! The machinery is shared with `wasmpaste-tenants-load` (src/loadgen.rs).
 
 use std::path::Path;
@@ -91,6 +102,17 @@ fn main() -> ExitCode {
 
 fn load() -> Result<(), String> {
     let opts = Options::from_env()?;
+    let pin = std::env::var("LOAD_PIN").is_ok_and(|v| !v.is_empty() && v != "0");
+    let baseline = std::env::var_os("LOAD_BASELINE_BIN").map(std::path::PathBuf::from);
+    let peer = if std::env::var("LOAD_PEER").is_ok_and(|v| !v.is_empty() && v != "0") {
+        Some(
+            wasmpaste_loadgen::spin_up::find_program("wastebin", "WASTEBIN_BIN").ok_or(
+                "LOAD_PEER: no wastebin (set WASTEBIN_BIN or put it on PATH: eval \"$(../shared/tools/install)\")",
+            )?,
+        )
+    } else {
+        None
+    };
     let native = std::env::var("LOAD_NATIVE").is_ok_and(|v| !v.is_empty() && v != "0");
     let native_bin = if native {
         Some(sibling_bin("wasmpaste-native", "WASMPASTE_NATIVE_BIN")?)
@@ -104,28 +126,48 @@ fn load() -> Result<(), String> {
     // Each round measures every server afresh, in turn, so a slow spell of
     // the machine hits all of them; the comparison takes each cell's median.
     let (mut wasm, mut reused, mut native) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut base, mut peers) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         if rounds > 1 {
             println!("round {} of {rounds}", round + 1);
         }
         let at = |name: &str| dir.path.join(format!("{name}-{round}"));
-        wasm.push(measure(&opts, &opts.bin, &at("wasm"), &[])?);
+        wasm.push(measure(&opts, &opts.bin, &at("wasm"), &[], pin)?);
+        if let Some(bin) = &baseline {
+            println!();
+            base.push(measure(&opts, bin, &at("baseline"), &[], pin)?);
+        }
+        if let Some(bin) = &peer {
+            println!();
+            peers.push(measure_wastebin(&opts, bin, &at("wastebin"), pin)?);
+        }
         let Some(bin) = &native_bin else {
+            println!();
             continue;
         };
         if let Some(n) = &reuse_setting {
             println!();
             let env = [("WASMPASTE_MAX_INSTANCE_REUSE", n.as_str())];
-            reused.push(measure(&opts, &opts.bin, &at("reuse"), &env)?);
+            reused.push(measure(&opts, &opts.bin, &at("reuse"), &env, pin)?);
         }
         println!();
-        native.push(measure(&opts, bin, &at("native"), &[])?);
+        native.push(measure(&opts, bin, &at("native"), &[], pin)?);
         println!();
     }
+    if rounds > 1 && (native_bin.is_some() || baseline.is_some() || peer.is_some()) {
+        println!("medians of {rounds} rounds");
+    }
+    if baseline.is_some() {
+        versus(
+            "baseline (LOAD_BASELINE_BIN)",
+            &medians(&wasm),
+            &medians(&base),
+        );
+    }
+    if peer.is_some() {
+        versus("wastebin (LOAD_PEER)", &medians(&wasm), &medians(&peers));
+    }
     if native_bin.is_some() {
-        if rounds > 1 {
-            println!("medians of {rounds} rounds");
-        }
         let reused = reuse_setting.as_deref().map(|n| (n, medians(&reused)));
         compare(
             &medians(&wasm),
@@ -190,10 +232,11 @@ fn measure(
     bin: &Path,
     dir: &Path,
     env: &[(&str, &str)],
+    pin: bool,
 ) -> Result<Vec<Cell>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // Abuse controls off: the load would trip them.
-    let mut command = Command::new(bin);
+    let mut command = pinned(bin, pin);
     command
         .env("WASMPASTE_LISTEN", "127.0.0.1:0")
         .env("WASMPASTE_DB", dir.join("load.db"))
@@ -228,6 +271,161 @@ fn measure(
         }
     }
     Ok(cells)
+}
+
+/// `bin` as a command, on CPU 0 when `pin`.
+fn pinned(bin: &Path, pin: bool) -> Command {
+    if pin {
+        let mut command = Command::new("taskset");
+        command.args(["-c", "0"]).arg(bin);
+        command
+    } else {
+        Command::new(bin)
+    }
+}
+
+/// wastebin: started afresh for each cell (it exits when a client
+/// disconnects mid-insert, as every load generator does at the end of a
+/// cell), on a fresh database with one 1 KiB paste to read.
+struct Wastebin {
+    child: std::process::Child,
+    base: String,
+    paste: String,
+}
+
+impl Drop for Wastebin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Wastebin {
+    fn start(bin: &Path, dir: &Path, pin: bool) -> Result<Self, String> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let log = std::fs::File::create(dir.join("wastebin.log")).map_err(|e| e.to_string())?;
+        let child = pinned(bin, pin)
+            .env("WASTEBIN_DATABASE_PATH", dir.join("wastebin.db"))
+            .env("WASTEBIN_ADDRESS_PORT", format!("127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let base = format!("http://127.0.0.1:{port}");
+        let mut server = Self {
+            child,
+            base,
+            paste: String::new(),
+        };
+        let c = client();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let created = loop {
+            let sent = c
+                .post(format!("{}/", server.base))
+                .json(&serde_json::json!({ "text": "r".repeat(1024) }))
+                .send();
+            match sent.and_then(|r| r.json::<serde_json::Value>()) {
+                Ok(v) => break v,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(format!("wastebin did not answer: {e}")),
+            }
+        };
+        server.paste = created["path"]
+            .as_str()
+            .map(|p| p.trim_start_matches('/').to_owned())
+            .ok_or_else(|| format!("no path in wastebin's answer {created}"))?;
+        Ok(server)
+    }
+
+    fn request(&self, op: Op, client: &Client) -> Option<RequestBuilder> {
+        let (base, paste) = (&self.base, &self.paste);
+        match op {
+            Op::Create => Some(
+                client
+                    .post(format!("{base}/"))
+                    .json(&serde_json::json!({ "text": "x".repeat(1024) })),
+            ),
+            Op::ReadRaw | Op::ReadMeta => Some(client.get(format!("{base}/raw/{paste}"))),
+            Op::Redirect => None,
+        }
+    }
+}
+
+/// The cells wastebin has, each against a fresh wastebin.
+fn measure_wastebin(
+    opts: &Options,
+    bin: &Path,
+    dir: &Path,
+    pin: bool,
+) -> Result<Vec<Cell>, String> {
+    println!(
+        "{} (metadata: its raw read)",
+        opts.banner_for("wasmpaste-load", bin)
+    );
+    println!("{:<20} {:>5} {COLUMNS}", "operation", "conns");
+    let mut cells = Vec::new();
+    let mut n = 0;
+    for op in [Op::Create, Op::ReadRaw, Op::ReadMeta, Op::Redirect] {
+        for &c in &opts.connections {
+            n += 1;
+            let server = Wastebin::start(bin, &dir.join(format!("cell-{n}")), pin)?;
+            if server.request(op, &client()).is_none() {
+                cells.push((op, c, 0.0));
+                continue;
+            }
+            let sample = run(c, opts.seconds, |client, _, _| {
+                server
+                    .request(op, client)
+                    .unwrap_or_else(|| client.get(&server.base))
+            });
+            let rss = rss_mib(server.child.id());
+            println!("{:<20} {:>5} {}", op.name(), c, sample.columns(rss));
+            if let Some(failures) = sample.failures() {
+                println!("  failed: {failures}");
+            }
+            cells.push((op, c, sample.rps()));
+        }
+    }
+    Ok(cells)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// wasmpaste's medians against another pass's, per cell (cells the other
+/// has none of are skipped).
+fn versus(other: &str, wasm: &[Cell], theirs: &[Cell]) {
+    println!("wasmpaste versus {other}");
+    println!(
+        "{:<20} {:>5} {:>12} {:>12} {:>8}",
+        "operation", "conns", "theirs req/s", "ours req/s", "ours/x"
+    );
+    for (&(op, c, ours), &(_, _, other)) in wasm.iter().zip(theirs) {
+        if other <= 0.0 {
+            continue;
+        }
+        println!(
+            "{:<20} {:>5} {:>12.0} {:>12.0} {:>7.2}x",
+            op.name(),
+            c,
+            other,
+            ours,
+            ours / other
+        );
+    }
 }
 
 /// Issue 9's comparison: wasm throughput as a share of native, per cell;

@@ -2,8 +2,9 @@
 //! which is how handlers reach them.
 //!
 //! Handlers reach the database only through [`Ctx::db`], which migrates the
-//! schema and runs the throttled cleanup on first use, so no route can touch
-//! SQL unprepared and a route that never calls it never opens a connection.
+//! schema and runs the throttled cleanup on first use, or [`Ctx::read`],
+//! whose statement checks the schema itself; so no route can touch SQL
+//! unprepared and a route that never calls them never opens a connection.
 //! Nothing here may hand out `Env::db` any other way.
 
 use std::cell::OnceCell;
@@ -20,8 +21,8 @@ use crate::error::ApiError;
 use crate::http::Headers;
 use crate::log::{self, Log};
 use crate::maintenance;
-use crate::store::Sql;
 use crate::store::migrations::{self, Meta};
+use crate::store::{Sql, StoreError};
 
 /// Bytes of a generated proof-of-work key.
 const POW_KEY_BYTES: usize = 32;
@@ -66,12 +67,46 @@ impl<'a> Ctx<'a> {
         Ok(self.env.db)
     }
 
+    /// Runs a read whose one statement also returns the bookkeeping row
+    /// (`store::paste::read`). On a current schema that statement is all the
+    /// preparation the request needs: the schema check is folded into it, and
+    /// a due cleanup runs as after [`Ctx::db`]. Otherwise (a fresh database,
+    /// an older schema, a failed statement) the database is prepared as
+    /// usual and the read runs again.
+    pub fn read<T>(
+        &self,
+        read: impl Fn(&dyn Sql) -> Result<(Meta, T), StoreError>,
+    ) -> Result<T, ApiError> {
+        if self.meta.get().is_none()
+            && let Ok((meta, value)) = read(self.env.db)
+            && meta.is_current()
+        {
+            self.adopt(meta)?;
+            return Ok(value);
+        }
+        let db = self.db()?;
+        Ok(read(db)?.1)
+    }
+
     /// Prepares the database once per request; the bookkeeping row it read.
     fn meta(&self) -> Result<&Meta, ApiError> {
         if let Some(meta) = self.meta.get() {
             return Ok(meta);
         }
         let (meta, report) = maintenance::on_request(self.env.db, &self.cfg, self.now())?;
+        self.log_cleanup(report);
+        Ok(self.meta.get_or_init(|| meta))
+    }
+
+    /// Takes `meta`, read by a statement of the request's own, as the
+    /// bookkeeping row, running the request-driven cleanup when it is due.
+    fn adopt(&self, meta: Meta) -> Result<&Meta, ApiError> {
+        let report = maintenance::cleanup_if_due(self.env.db, &self.cfg, self.now(), &meta)?;
+        self.log_cleanup(report);
+        Ok(self.meta.get_or_init(|| meta))
+    }
+
+    fn log_cleanup(&self, report: Option<maintenance::CleanupReport>) {
         if let Some(report) = report {
             let mut fields = Map::new();
             fields.insert("message".into(), json!("cleanup"));
@@ -80,7 +115,6 @@ impl<'a> Ctx<'a> {
             }
             self.log_event("INFO", Json::Object(fields));
         }
-        Ok(self.meta.get_or_init(|| meta))
     }
 
     pub fn now(&self) -> i64 {

@@ -144,10 +144,15 @@ fn insert_flags(body: &mut Map<String, Json>, meta: &PasteMeta) {
 }
 
 pub fn metadata(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response, ApiError> {
-    let meta = domain::metadata(
+    if !domain::is_valid_id(id) {
+        return Err(PasteError::InvalidId.into());
+    }
+    let now = ctx.now();
+    let found = ctx.read(|db| domain::lookup(db, id, now, false))?;
+    let meta = domain::metadata_of(
         ctx.db()?,
-        ctx.now(),
-        id,
+        now,
+        found.map(|(meta, _)| meta),
         password(&req.headers).as_deref(),
         access(req),
     )?;
@@ -164,10 +169,16 @@ pub fn metadata(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response, ApiE
 
 pub fn raw(ctx: &Ctx<'_>, req: &Request, id: &str) -> Result<Response, ApiError> {
     let access = access(req);
-    let raw = domain::raw(
+    if !domain::is_valid_id(id) {
+        return Err(PasteError::InvalidId.into());
+    }
+    let now = ctx.now();
+    let with_content = access == Access::Read;
+    let found = ctx.read(|db| domain::lookup(db, id, now, with_content))?;
+    let raw = domain::raw_of(
         ctx.db()?,
-        ctx.now(),
-        id,
+        now,
+        found,
         password(&req.headers).as_deref(),
         access,
     )?;

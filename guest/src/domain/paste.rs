@@ -7,8 +7,9 @@
 use crate::domain::expiry::ExpiryPolicy;
 use crate::domain::identity::Identity;
 use crate::domain::{Rng, hex, mime, password};
+use crate::store::migrations::Meta;
 use crate::store::paste::{
-    self as store, Change, InsertError, ListFilter, NewPaste, PasteMeta, PasteUpdate,
+    self as store, Change, InsertError, ListFilter, NewPaste, PasteMeta, PasteUpdate, Touched,
 };
 use crate::store::{Sql, StoreError};
 
@@ -251,6 +252,26 @@ pub enum Access {
     Peek,
 }
 
+/// The first statement of a read (`store::paste::read`): the bookkeeping
+/// row and the live paste, with its content when `with_content` and it can
+/// be returned at once. The caller checks the id first.
+pub fn lookup(
+    db: &dyn Sql,
+    id: &str,
+    now: i64,
+    with_content: bool,
+) -> Result<(Meta, Option<Touched>), StoreError> {
+    store::read(db, id, now, with_content)
+}
+
+/// Records a read's access, at the granularity `store::paste` keeps.
+fn record_access(db: &dyn Sql, meta: &PasteMeta, now: i64) -> Result<(), StoreError> {
+    if store::access_due(meta, now) {
+        store::record_access(db, &meta.id, now)?;
+    }
+    Ok(())
+}
+
 /// Metadata for `GET|HEAD /{id}`; a read records the access, a peek does not.
 pub fn metadata(
     db: &dyn Sql,
@@ -262,11 +283,22 @@ pub fn metadata(
     if !is_valid_id(id) {
         return Err(PasteError::InvalidId);
     }
-    let meta = match access {
-        Access::Read => store::touch(db, id, now)?,
-        Access::Peek => store::meta(db, id, now)?,
+    let (_, found) = lookup(db, id, now, false)?;
+    metadata_of(db, now, found.map(|(meta, _)| meta), password, access)
+}
+
+/// [`metadata`] from what [`lookup`] found.
+pub fn metadata_of(
+    db: &dyn Sql,
+    now: i64,
+    found: Option<PasteMeta>,
+    password: Option<&[u8]>,
+    access: Access,
+) -> Result<PasteMeta, PasteError> {
+    let meta = found.ok_or(PasteError::NotFound)?;
+    if access == Access::Read {
+        record_access(db, &meta, now)?;
     }
-    .ok_or(PasteError::NotFound)?;
     check_password(&meta, password)?;
     Ok(meta)
 }
@@ -293,8 +325,20 @@ pub fn raw(
     if !is_valid_id(id) {
         return Err(PasteError::InvalidId);
     }
+    let (_, found) = lookup(db, id, now, access == Access::Read)?;
+    raw_of(db, now, found, password, access)
+}
+
+/// [`raw`] from what [`lookup`] found (with content for a read).
+pub fn raw_of(
+    db: &dyn Sql,
+    now: i64,
+    found: Option<Touched>,
+    password: Option<&[u8]>,
+    access: Access,
+) -> Result<RawPaste, PasteError> {
+    let (meta, content) = found.ok_or(PasteError::NotFound)?;
     if access == Access::Peek {
-        let meta = store::meta(db, id, now)?.ok_or(PasteError::NotFound)?;
         check_password(&meta, password)?;
         return Ok(RawPaste {
             meta,
@@ -302,8 +346,9 @@ pub fn raw(
             burned: false,
         });
     }
-    let (meta, content) = store::touch_with_content(db, id, now)?.ok_or(PasteError::NotFound)?;
     if let Some(content) = content {
+        // The common read: one statement, plus this write once a minute.
+        record_access(db, &meta, now)?;
         return Ok(RawPaste {
             meta,
             content,
@@ -312,9 +357,10 @@ pub fn raw(
     }
     check_password(&meta, password)?;
     let (content, burned) = if meta.burn_after_read {
-        (store::burn(db, id, now)?, true)
+        (store::burn(db, &meta.id, now)?, true)
     } else {
-        (store::content(db, id, now)?, false)
+        record_access(db, &meta, now)?;
+        (store::content(db, &meta.id, now)?, false)
     };
     // `None`: another reader burned it, or it was deleted, since the first statement.
     let content = content.ok_or(PasteError::NotFound)?;
@@ -582,7 +628,11 @@ mod tests {
         assert!(!raw.burned);
         let again = metadata(&db, 1002, &meta.id, None, Access::Read).unwrap();
         assert_eq!(again.size, 5);
-        assert_eq!(again.last_accessed, 1002);
+        // Access is recorded at a minute's granularity: not yet.
+        assert_eq!(again.last_accessed, 1000);
+        super::raw(&db, 1060, &meta.id, None, Access::Read).unwrap();
+        let later = metadata(&db, 1061, &meta.id, None, Access::Peek).unwrap();
+        assert_eq!(later.last_accessed, 1060);
     }
 
     /// Draws the given byte for each call in turn, then 0xff forever.

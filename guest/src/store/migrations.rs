@@ -35,7 +35,7 @@ pub struct Meta {
 /// used as it is: migrations only ever add.
 pub fn ensure_schema(db: &dyn Sql) -> Result<Meta, StoreError> {
     match read_meta(db) {
-        Ok(meta) if meta.schema_version >= LATEST => Ok(meta),
+        Ok(meta) if meta.is_current() => Ok(meta),
         Ok(meta) => {
             migrate_from(db, meta.schema_version)?;
             read_meta(db)
@@ -51,16 +51,32 @@ pub fn ensure_schema(db: &dyn Sql) -> Result<Meta, StoreError> {
     }
 }
 
+impl Meta {
+    /// Whether the schema needs no migration (a newer one is used as it is).
+    pub fn is_current(&self) -> bool {
+        self.schema_version >= LATEST
+    }
+}
+
+/// The `meta` columns [`decode_meta`] reads, for statements that fold the
+/// bookkeeping row into their own (`store::paste::read`).
+pub const META_COLUMNS: &str = "schema_version, last_cleanup, pow_secret";
+
+/// The [`META_COLUMNS`] of `row`, starting at column `at`.
+pub fn decode_meta(row: &Row, at: usize) -> Result<Meta, StoreError> {
+    Ok(Meta {
+        schema_version: row.i64(at)?,
+        last_cleanup: row.i64(at + 1)?,
+        pow_secret: row.opt_text(at + 2)?,
+    })
+}
+
 fn read_meta(db: &dyn Sql) -> Result<Meta, StoreError> {
     let row: Row = db.query_one(
-        "SELECT schema_version, last_cleanup, pow_secret FROM meta WHERE id = 1",
+        &format!("SELECT {META_COLUMNS} FROM meta WHERE id = 1"),
         vec![],
     )?;
-    Ok(Meta {
-        schema_version: row.i64(0)?,
-        last_cleanup: row.i64(1)?,
-        pow_secret: row.opt_text(2)?,
-    })
+    decode_meta(&row, 0)
 }
 
 /// The schema version alone: readable by every schema since the first.

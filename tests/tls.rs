@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{make_ca, make_key_and_csr, make_leaf, openssl_in as openssl};
 use serde_json::Value;
 
 const PKI_PASSWORD: &str = "tls-test-ca-password";
@@ -131,92 +132,6 @@ fn curl_json(host: &Host, ca: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
-fn openssl(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A self-signed CA `name.crt`/`name.key` in `dir`.
-fn make_ca(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.crt"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={name}"),
-        ],
-    );
-}
-
-/// `name.crt`/`name.key` signed by CA `ca`, for `cn` (and `san` for a server).
-fn make_leaf(dir: &Path, ca: &str, name: &str, cn: &str, san: Option<&str>) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={cn}"),
-        ],
-    );
-    let ext = format!("{name}.ext");
-    let text = match san {
-        Some(san) => format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\n"),
-        None => "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n".to_owned(),
-    };
-    std::fs::write(dir.join(&ext), text).expect("write extensions");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.crt"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-out",
-            &format!("{name}.crt"),
-            "-days",
-            "1",
-            "-extfile",
-            &ext,
-        ],
-    );
-}
-
 /// A client certificate of CA `ca` that expired in 2020 (`openssl ca` sets
 /// the dates; `x509 -req` cannot).
 fn make_expired_client(dir: &Path, ca: &str, name: &str) {
@@ -228,22 +143,12 @@ fn make_expired_client(dir: &Path, ca: &str, name: &str) {
          default_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n",
     )
     .expect("write");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            "/CN=expired",
-        ],
+    make_key_and_csr(dir, name, "/CN=expired");
+    let (csr, ca_crt, ca_key, crt) = (
+        format!("{name}.csr"),
+        format!("{ca}.crt"),
+        format!("{ca}.key"),
+        format!("{name}.crt"),
     );
     openssl(
         dir,
@@ -253,13 +158,13 @@ fn make_expired_client(dir: &Path, ca: &str, name: &str) {
             "-config",
             "ca.cnf",
             "-cert",
-            &format!("{ca}.crt"),
+            &ca_crt,
             "-keyfile",
-            &format!("{ca}.key"),
+            &ca_key,
             "-in",
-            &format!("{name}.csr"),
+            &csr,
             "-out",
-            &format!("{name}.crt"),
+            &crt,
             "-startdate",
             "20200101000000Z",
             "-enddate",
@@ -309,34 +214,18 @@ fn register(host: &Host, ca: &Path, who: &str, base: &str) -> String {
         .expect("X-Fingerprint-SHA1");
     let dir = host.dir.path();
     let p12 = p12.display().to_string();
-    openssl(
-        dir,
-        &[
-            "pkcs12",
-            "-in",
-            &p12,
-            "-passin",
-            "pass:",
-            "-nokeys",
-            "-clcerts",
-            "-out",
-            &format!("{who}.crt"),
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "pkcs12",
-            "-in",
-            &p12,
-            "-passin",
-            "pass:",
-            "-nocerts",
-            "-nodes",
-            "-out",
-            &format!("{who}.key"),
-        ],
-    );
+    // The certificate, then the key, out of the bundle (empty password).
+    for (only, out) in [
+        (["-nokeys", "-clcerts"], format!("{who}.crt")),
+        (["-nocerts", "-nodes"], format!("{who}.key")),
+    ] {
+        let args = [
+            &["pkcs12", "-in", &p12, "-passin", "pass:"][..],
+            &only,
+            &["-out", &out],
+        ];
+        openssl(dir, &args.concat());
+    }
     fingerprint
 }
 

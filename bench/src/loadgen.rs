@@ -34,11 +34,17 @@ pub struct Options {
 impl Options {
     /// Reads the options; fails when the host binary is missing.
     pub fn from_env() -> Result<Self, String> {
+        Self::from_env_or(3.0, "1,16,64")
+    }
+
+    /// [`Options::from_env`] with this program's own defaults for
+    /// `LOAD_SECONDS` and `LOAD_CONNECTIONS`.
+    pub fn from_env_or(seconds: f64, connections: &str) -> Result<Self, String> {
         let seconds = std::env::var("LOAD_SECONDS")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(3.0);
-        let connections = list_from_env("LOAD_CONNECTIONS", "1,16,64");
+            .unwrap_or(seconds);
+        let connections = list_from_env("LOAD_CONNECTIONS", connections);
         let bin = sibling_bin("wasmpaste", "WASMPASTE_BIN")?;
         Ok(Self {
             seconds,

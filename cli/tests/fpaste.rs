@@ -752,16 +752,7 @@ fn unused_addr() -> std::net::SocketAddr {
 }
 
 fn openssl(args: &[&str]) -> String {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl (CI installs it)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::openssl_in(Path::new("."), args)
 }
 
 fn path(p: &Path) -> &str {

@@ -748,6 +748,11 @@ fn bundle_verifier(
         .map_err(|e| format!("cannot verify client certificates with it ({e})"))
 }
 
+/// What a certificate no accepted CA issued gets (the `unknown_ca` alert).
+fn unknown_issuer() -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+}
+
 /// Client certificates requested, and every one refused: a tenant whose CA
 /// does not exist yet (no certificate of it can exist either).
 #[derive(Debug)]
@@ -774,9 +779,7 @@ impl ClientCertVerifier for RefuseAll {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer,
-        ))
+        Err(unknown_issuer())
     }
 
     fn verify_tls12_signature(
@@ -785,9 +788,7 @@ impl ClientCertVerifier for RefuseAll {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer,
-        ))
+        Err(unknown_issuer())
     }
 
     fn verify_tls13_signature(
@@ -796,9 +797,7 @@ impl ClientCertVerifier for RefuseAll {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::InvalidCertificate(
-            CertificateError::UnknownIssuer,
-        ))
+        Err(unknown_issuer())
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

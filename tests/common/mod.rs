@@ -537,81 +537,110 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+/// Runs the `openssl` command-line tool in `dir`; its stdout. A failure
+/// fails the test with openssl's own message.
+pub fn openssl_in(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("openssl runs (CI installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `openssl req` arguments for a new unencrypted P-256 key.
+pub const NEW_P256_KEY: [&str; 6] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-batch",
+];
+
+/// A self-signed CA `name.crt`/`name.key` (P-256, two days) in `dir`.
+pub fn make_ca(dir: &std::path::Path, name: &str) {
+    let (key, crt, subject) = (
+        format!("{name}.key"),
+        format!("{name}.crt"),
+        format!("/CN={name}"),
+    );
+    let args = [
+        &["req", "-x509"][..],
+        &NEW_P256_KEY,
+        &["-keyout", &key, "-out", &crt],
+        &["-days", "2", "-subj", &subject],
+    ];
+    openssl_in(dir, &args.concat());
+}
+
+/// A new P-256 key `name.key` and a signing request `name.csr` for
+/// `subject` (`/CN=...`) in `dir`.
+pub fn make_key_and_csr(dir: &std::path::Path, name: &str, subject: &str) {
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    let args = [
+        &["req"][..],
+        &NEW_P256_KEY,
+        &["-keyout", &key, "-out", &csr, "-subj", subject],
+    ];
+    openssl_in(dir, &args.concat());
+}
+
+/// `name.crt`/`name.key` signed by CA `ca` (a day), for `cn`: a server
+/// certificate for the names in `san` (`DNS:localhost,IP:127.0.0.1`), or
+/// without one a client certificate.
+pub fn make_leaf(dir: &std::path::Path, ca: &str, name: &str, cn: &str, san: Option<&str>) {
+    make_key_and_csr(dir, name, &format!("/CN={cn}"));
+    let ext = format!("{name}.ext");
+    let text = match san {
+        Some(san) => format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\n"),
+        None => "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n".to_owned(),
+    };
+    std::fs::write(dir.join(&ext), text).expect("write extensions");
+    let (csr, ca_crt, ca_key, crt) = (
+        format!("{name}.csr"),
+        format!("{ca}.crt"),
+        format!("{ca}.key"),
+        format!("{name}.crt"),
+    );
+    openssl_in(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &crt,
+            "-days",
+            "1",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
 /// A CA and a server certificate it signed (P-256, valid for a day), in `dir`.
 pub fn tls_server_files(dir: &std::path::Path) -> TlsFiles {
-    let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    openssl(
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "tls-ca.key",
-                "-out",
-                "tls-ca.crt",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=test TLS CA",
-            ],
-        ]
-        .concat(),
+    make_ca(dir, "tls-ca");
+    make_leaf(
+        dir,
+        "tls-ca",
+        "server",
+        "localhost",
+        Some("DNS:localhost,IP:127.0.0.1"),
     );
-    openssl(
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .expect("write the extensions");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "tls-ca.crt",
-        "-CAkey",
-        "tls-ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "1",
-        "-extfile",
-        "san.ext",
-    ]);
     TlsFiles {
         ca: dir.join("tls-ca.crt"),
         cert: dir.join("server.crt"),

@@ -31,11 +31,8 @@ fn main() -> ExitCode {
 }
 
 fn bench() -> Result<(), String> {
-    let mut options = Options::from_env()?;
-    if std::env::var_os("LOAD_SECONDS").is_none() {
-        options.seconds = 5.0;
-    }
-    let connections = wasmpaste_loadgen::list_from_env("LOAD_CONNECTIONS", "16");
+    let options = Options::from_env_or(5.0, "16")?;
+    let connections = options.connections.clone();
     let scratch = Scratch::new("wasmpaste-tls")?;
     certificates(&scratch.path)?;
     let mut command = Command::new(&options.bin);

@@ -206,6 +206,36 @@ fn under_json_logs_every_stdout_line_is_json() {
     }
 }
 
+/// Under JSON logs the reason a start failed is a JSON line on stderr too.
+#[test]
+fn under_json_logs_a_failed_start_says_why_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-tenants.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmpaste"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--config",
+        ])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let error = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR")
+        .unwrap_or_else(|| panic!("no ERROR line in {stderr}"));
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no-such-tenants.toml"), "{message}");
+}
+
 /// `--db x.db` in the working directory: the cache beside it is a relative
 /// path, which wasmtime's cache refuses unless the host resolves it.
 #[test]

@@ -12,7 +12,8 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
-    wasmpaste_host::cli::init_logging(args.log_format);
+    let log_format = args.log_format;
+    wasmpaste_host::cli::init_logging(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -26,7 +27,12 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(wasmpaste_host::cli::run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match log_format {
+                // A log collector reads stderr as JSON lines: the reason the
+                // host stopped is one of them.
+                wasmpaste_host::cli::LogFormat::Json => tracing::error!("{e:#}"),
+                wasmpaste_host::cli::LogFormat::Text => eprintln!("error: {e:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }

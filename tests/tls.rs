@@ -316,6 +316,28 @@ fn https_serves_the_api_over_http1_and_http2_to_curl_openssl_and_the_plain_port_
     assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
     assert!(out.contains("TLSv1.3"), "{out}");
 
+    // A second connection resumes the first one's session: the site's
+    // config (and its session cache) is built once, not per handshake.
+    let session = host.path("session.pem");
+    let resumed = |flag: &str| {
+        let mut s_client = Command::new("openssl")
+            .args(["s_client", "-connect", &host.https.to_string(), "-tls1_2"])
+            .args(["-servername", "localhost", flag])
+            .arg(&session)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s_client");
+        drop(s_client.stdin.take());
+        let out = s_client.wait_with_output().expect("s_client output");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = resumed("-sess_out");
+    assert!(first.contains("New, TLSv1.2"), "{first}");
+    let second = resumed("-sess_in");
+    assert!(second.contains("Reused, TLSv1.2"), "{second}");
+
     // TLS 1.1 is refused.
     let old = Command::new("curl")
         .args(["-sS", "--tls-max", "1.1", "--cacert"])

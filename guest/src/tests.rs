@@ -560,3 +560,55 @@ fn the_hosts_ca_statement_reads_the_ca_this_component_stores() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].text(0).expect("text").as_bytes(), served.as_slice());
 }
+
+/// A database that is away: each statement fails as a lost connection.
+#[derive(Default)]
+struct Unavailable {
+    statements: std::cell::Cell<u32>,
+}
+
+impl crate::store::Sql for Unavailable {
+    fn run(
+        &self,
+        _sql: &str,
+        params: Vec<crate::store::Value>,
+    ) -> (
+        Result<Vec<crate::store::Row>, crate::store::StoreError>,
+        Vec<crate::store::Value>,
+    ) {
+        self.statements.set(self.statements.get() + 1);
+        (Err(crate::store::StoreError::InvalidConnection), params)
+    }
+}
+
+/// A read against a database that is away answers 503 after one statement:
+/// only a missing schema makes the read prepare the database and try again
+/// (on a libSQL server each attempt is a round trip, up to its timeout).
+#[test]
+fn a_read_of_an_unavailable_database_tries_once() {
+    let db = Unavailable::default();
+    let vars = MapVars::default();
+    let log = Captured::default();
+    let env = Env {
+        db: &db,
+        vars: &vars,
+        rng: &OsRng,
+        log: &log,
+        now: 1_700_000_000,
+    };
+    for path in ["/0123456789abcdef", "/0123456789abcdef/raw"] {
+        let before = db.statements.get();
+        let answer = router::answer(
+            &env,
+            Request {
+                method: Method::Get,
+                path: path.into(),
+                query: String::new(),
+                headers: Headers::new(),
+                body: Body::Bytes(Vec::new()),
+            },
+        );
+        assert_eq!(answer.response.status, 503, "{path}");
+        assert_eq!(db.statements.get() - before, 1, "{path}");
+    }
+}

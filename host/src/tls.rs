@@ -133,8 +133,10 @@ struct Site {
 }
 
 enum SiteCa {
-    /// No client certificates requested.
-    None,
+    /// No client certificates requested: one verifier for every such site
+    /// and handshake, so the site's config (and its session cache) is built
+    /// once.
+    Off(Arc<dyn ClientCertVerifier>),
     Bundle(Arc<BundleCa>),
     Pki(Box<PkiCa>),
 }
@@ -229,6 +231,8 @@ impl TlsFront {
                 .signature_verification_algorithms
                 .supported_schemes(),
         });
+        let no_client_auth = WebPkiClientVerifier::no_client_auth();
+        let off = || SiteCa::Off(Arc::clone(&no_client_auth));
         let mut loader = Loader {
             provider: &provider,
             certs: Vec::new(),
@@ -272,10 +276,11 @@ impl TlsFront {
                     None
                 }
             };
-            let ca = match one_of(group.iter().filter_map(|t| {
-                let ca = t.tls.client_ca.as_ref().or(settings.client_ca.as_ref());
-                ca.map(|ca| (&*t.name, ca))
-            })) {
+            let ca = match one_of(
+                group
+                    .iter()
+                    .filter_map(|t| effective_ca(t, settings).map(|ca| (&*t.name, ca))),
+            ) {
                 Ok(Some((tenant, _)))
                     if group.iter().any(|t| effective_ca(t, settings).is_none()) =>
                 {
@@ -291,7 +296,7 @@ impl TlsFront {
                              certificates: tenants sharing a host name share its client CA"
                         ),
                     });
-                    SiteCa::None
+                    off()
                 }
                 Ok(Some((tenant, ClientCa::Pki))) if group.len() > 1 => {
                     loader.errors.push(ConfigError {
@@ -304,29 +309,25 @@ impl TlsFront {
                             group.len()
                         ),
                     });
-                    SiteCa::None
+                    off()
                 }
-                Ok(Some((tenant, ClientCa::Pki))) => {
-                    let t = group.iter().find(|t| &*t.name == tenant);
-                    match t {
-                        Some(t) => SiteCa::Pki(Box::new(PkiCa {
-                            tenant: Arc::clone(&t.name),
-                            db: Arc::clone(&t.db),
-                            cached: Mutex::new(None),
-                            refuse_all: Arc::clone(&refuse_all),
-                            provider: Arc::clone(&provider),
-                        })),
-                        None => SiteCa::None,
-                    }
-                }
+                // The group's only tenant (the arm above took shared hosts).
+                Ok(Some((_, ClientCa::Pki))) => match group.first() {
+                    Some(t) => SiteCa::Pki(Box::new(PkiCa {
+                        tenant: Arc::clone(&t.name),
+                        db: Arc::clone(&t.db),
+                        cached: Mutex::new(None),
+                        refuse_all: Arc::clone(&refuse_all),
+                        provider: Arc::clone(&provider),
+                    })),
+                    None => off(),
+                },
                 Ok(Some((tenant, ClientCa::Bundle(path)))) => {
                     let from_flag = group.iter().all(|t| t.tls.client_ca.is_none());
                     let owner = (!from_flag).then_some(tenant);
-                    loader
-                        .bundle(path, owner)
-                        .map_or(SiteCa::None, SiteCa::Bundle)
+                    loader.bundle(path, owner).map_or_else(off, SiteCa::Bundle)
                 }
-                Ok(None) => SiteCa::None,
+                Ok(None) => off(),
                 Err((a, b)) => {
                     loader.errors.push(ConfigError {
                         tenant: Some(b.to_owned()),
@@ -336,7 +337,7 @@ impl TlsFront {
                              tenants sharing a host name share its client CA"
                         ),
                     });
-                    SiteCa::None
+                    off()
                 }
             };
             let Some(cert) = cert else { continue };
@@ -519,7 +520,7 @@ impl Site {
     /// client CA as it is now.
     async fn config(&self) -> Arc<ServerConfig> {
         let verifier = match &self.ca {
-            SiteCa::None => WebPkiClientVerifier::no_client_auth(),
+            SiteCa::Off(v) => Arc::clone(v),
             SiteCa::Bundle(b) => {
                 Arc::clone(&b.verifier.read().unwrap_or_else(PoisonError::into_inner))
             }

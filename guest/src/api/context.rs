@@ -70,19 +70,24 @@ impl<'a> Ctx<'a> {
     /// Runs a read whose one statement also returns the bookkeeping row
     /// (`store::paste::read`). On a current schema that statement is all the
     /// preparation the request needs: the schema check is folded into it, and
-    /// a due cleanup runs as after [`Ctx::db`]. Otherwise (a fresh database,
-    /// an older schema, a failed statement) the database is prepared as
-    /// usual and the read runs again.
+    /// a due cleanup runs as after [`Ctx::db`]. On a schema that migrations
+    /// would complete (a fresh database, an older schema) the database is
+    /// prepared as usual and the read runs again; any other failure (the
+    /// database away) is the answer, not tried twice.
     pub fn read<T>(
         &self,
         read: impl Fn(&dyn Sql) -> Result<(Meta, T), StoreError>,
     ) -> Result<T, ApiError> {
-        if self.meta.get().is_none()
-            && let Ok((meta, value)) = read(self.env.db)
-            && meta.is_current()
-        {
-            self.adopt(meta)?;
-            return Ok(value);
+        if self.meta.get().is_none() {
+            match read(self.env.db) {
+                Ok((meta, value)) if meta.is_current() => {
+                    self.adopt(meta)?;
+                    return Ok(value);
+                }
+                Ok(_) => {}
+                Err(e) if migrations::is_schema_missing(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         let db = self.db()?;
         Ok(read(db)?.1)

@@ -40,15 +40,18 @@ pub fn ensure_schema(db: &dyn Sql) -> Result<Meta, StoreError> {
             migrate_from(db, meta.schema_version)?;
             read_meta(db)
         }
-        // A fresh database has no `meta` table; an old one lacks newer columns.
-        Err(StoreError::Io(msg))
-            if msg.contains("no such table") || msg.contains("no such column") =>
-        {
+        Err(e) if is_schema_missing(&e) => {
             migrate_from(db, read_version(db).unwrap_or(0))?;
             read_meta(db)
         }
         Err(e) => Err(e),
     }
+}
+
+/// Whether a statement failed for a schema that migrations would complete:
+/// a fresh database has no `meta` table, an old one lacks newer columns.
+pub fn is_schema_missing(e: &StoreError) -> bool {
+    matches!(e, StoreError::Io(msg) if msg.contains("no such table") || msg.contains("no such column"))
 }
 
 impl Meta {

@@ -29,6 +29,32 @@ fn index_and_health() {
 }
 
 #[test]
+fn answers_on_both_sides_of_the_one_call_write_limit_arrive_whole() {
+    // The component writes a body of at most 4096 bytes with one
+    // blocking-write-and-flush (wasi:io's limit for it) and a longer one in
+    // a check-write/write loop: both paths, at the edge and well past it.
+    let s = Server::start();
+    for len in [1usize, 4095, 4096, 4097, 64 * 1024 + 3] {
+        let body: Vec<u8> = (0..len)
+            .map(|i| u8::try_from(i % 251).unwrap_or(0))
+            .collect();
+        let id = id_of(&s.create(body.clone()));
+        let raw = s.get(&format!("/{id}/raw")).send().unwrap();
+        assert_eq!(raw.status(), 200, "{len} bytes");
+        assert_eq!(
+            raw.headers()["content-length"],
+            len.to_string().as_str(),
+            "{len} bytes"
+        );
+        assert_eq!(
+            raw.bytes().unwrap().as_ref(),
+            body.as_slice(),
+            "{len} bytes"
+        );
+    }
+}
+
+#[test]
 fn text_binary_and_json_pastes_round_trip_byte_for_byte() {
     let s = Server::start();
     let text = s.create("line one\nline two\n\n");

@@ -361,10 +361,10 @@ impl Metrics {
         }
     }
 
-    pub fn instantiated(&self, name: &str, seconds: f64) {
-        self.instantiation
-            .get_or_create(&tenant(name))
-            .observe(seconds);
+    /// The instantiation-time histogram of tenant `name`, looked up once
+    /// (its pool observes it at every instantiation).
+    pub fn instantiation(&self, name: &str) -> Histogram {
+        self.instantiation.get_or_create(&tenant(name)).clone()
     }
 
     pub fn handshake(&self, outcome: Handshake) {

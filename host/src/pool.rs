@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Body;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView as _;
@@ -75,7 +76,8 @@ pub struct TenantSetup {
 pub struct TenantPool {
     setup: TenantSetup,
     shared: Arc<Pool>,
-    metrics: Arc<Metrics>,
+    /// Seconds each instantiation took (`wasmpaste_instantiation_seconds`).
+    instantiation: Histogram,
     /// One permit per instance this tenant may have alive.
     slots: Arc<Semaphore>,
     idle: Arc<Idle>,
@@ -178,16 +180,17 @@ pub struct Slot {
 
 impl Pool {
     /// The instances of one tenant, drawing on this pool.
-    pub fn tenant(self: &Arc<Self>, setup: TenantSetup, metrics: Arc<Metrics>) -> Arc<TenantPool> {
+    pub fn tenant(self: &Arc<Self>, setup: TenantSetup, metrics: &Metrics) -> Arc<TenantPool> {
         let idle = Arc::new(Idle::default());
         if let Ok(mut tenants) = self.tenants.lock() {
             tenants.push(Arc::clone(&idle));
         }
         let permits = usize::try_from(setup.limits.max_concurrency).unwrap_or(usize::MAX);
+        let instantiation = metrics.instantiation(&setup.name);
         Arc::new(TenantPool {
             setup,
             shared: Arc::clone(self),
-            metrics,
+            instantiation,
             slots: Arc::new(Semaphore::new(permits)),
             idle,
         })
@@ -402,8 +405,7 @@ impl TenantPool {
             Err(_) if self.shared.reclaim_idle() > 0 => pre.instantiate_async(&mut *store).await?,
             Err(e) => return Err(e),
         };
-        self.metrics
-            .instantiated(&self.setup.name, started.elapsed().as_secs_f64());
+        self.instantiation.observe(started.elapsed().as_secs_f64());
         Ok(proxy)
     }
 

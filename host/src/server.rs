@@ -489,8 +489,9 @@ pub fn request_id(headers: &hyper::HeaderMap) -> String {
 
 fn random_id() -> String {
     let mut bytes = [0u8; 16];
-    // Only a correlation id: if the OS RNG fails, zeros still correlate.
-    let _ = getrandom::fill(&mut bytes);
+    // The thread's CSPRNG (seeded from the OS, reseeded periodically): ids
+    // stay unguessable without a getrandom syscall per request.
+    rand::fill(&mut bytes);
     uuid_v4(bytes)
 }
 

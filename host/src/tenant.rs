@@ -127,7 +127,7 @@ impl Tenants {
                 db,
                 variables,
                 limits: spec.limits,
-                pool: pool.tenant(setup, Arc::clone(metrics)),
+                pool: pool.tenant(setup, metrics),
                 tls: spec.tls,
             }));
         }

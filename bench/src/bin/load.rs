@@ -25,6 +25,8 @@
 //! is compared with its raw read, the lightest read it has), restarted for
 //! each cell because it exits when a client disconnects mid-insert, and prints
 //! wasmpaste's throughput against it.
+//! LOAD_OPS=raw,meta runs only the named operations (create, raw, meta,
+//! redirect; default all).
 //! LOAD_PIN=1 runs every server on CPU 0 (`taskset -c 0`); run the load
 //! generator on the other core: `taskset -c 1 wasmpaste-load`.
 //! The machinery is shared with `wasmpaste-tenants-load` (src/loadgen.rs).
@@ -55,6 +57,33 @@ impl Op {
     }
 
     /// Issue 9's floor for wasm throughput, as a percentage of native.
+    /// Its name in `LOAD_OPS`.
+    fn key(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::ReadRaw => "raw",
+            Self::ReadMeta => "meta",
+            Self::Redirect => "redirect",
+        }
+    }
+
+    /// The operations `LOAD_OPS` names (comma-separated keys), else all.
+    fn selected() -> Result<Vec<Self>, String> {
+        let all = [Self::Create, Self::ReadRaw, Self::ReadMeta, Self::Redirect];
+        let Ok(list) = std::env::var("LOAD_OPS") else {
+            return Ok(all.to_vec());
+        };
+        list.split(',')
+            .map(|key| {
+                all.into_iter()
+                    .find(|op| op.key() == key.trim())
+                    .ok_or_else(|| {
+                        format!("LOAD_OPS: unknown operation {key:?} (create, raw, meta, redirect)")
+                    })
+            })
+            .collect()
+    }
+
     fn target_percent(self) -> f64 {
         match self {
             Self::Create => 70.0,
@@ -255,7 +284,7 @@ fn measure(
     );
     println!("{:<20} {:>5} {COLUMNS}", "operation", "conns");
     let mut cells = Vec::new();
-    for op in [Op::Create, Op::ReadRaw, Op::ReadMeta, Op::Redirect] {
+    for op in Op::selected()? {
         for &c in &opts.connections {
             let sample = run(c, opts.seconds, |client, _, _| fixture.request(op, client));
             println!(
@@ -372,7 +401,7 @@ fn measure_wastebin(
     println!("{:<20} {:>5} {COLUMNS}", "operation", "conns");
     let mut cells = Vec::new();
     let mut n = 0;
-    for op in [Op::Create, Op::ReadRaw, Op::ReadMeta, Op::Redirect] {
+    for op in Op::selected()? {
         for &c in &opts.connections {
             if matches!(op, Op::Redirect) {
                 // No such cell: `versus` skips it.

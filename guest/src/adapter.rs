@@ -196,7 +196,8 @@ fn send(out: ResponseOutparam, answer: Answer) {
     let entries = headers.into_vec();
     let fields = Fields::from_list(&entries).unwrap_or_else(|_| Fields::new());
     let resp = OutgoingResponse::new(fields);
-    if resp.set_status_code(status).is_err() {
+    // A new response is 200 already (wasi-http): one host call fewer for most answers.
+    if status != 200 && resp.set_status_code(status).is_err() {
         let _ = resp.set_status_code(500);
     }
     if head {

@@ -266,6 +266,9 @@ impl TenantPool {
             // Only an instance whose call returned may serve again; after a
             // trap or a timeout it is dropped with its store.
             if result.is_ok() {
+                // The answer is complete: let its connection write it before
+                // the teardown (the memory reset) takes this core.
+                tokio::task::yield_now().await;
                 pool.give_back(instance);
             }
             result

@@ -222,6 +222,57 @@ impl Server {
     }
 }
 
+/// One kind of request the load benchmarks send (`wasmpaste-load`,
+/// `wasmpaste-request`): each against a 1 KiB paste or a short URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Create,
+    ReadRaw,
+    ReadMeta,
+    Redirect,
+}
+
+impl Op {
+    pub const ALL: [Self; 4] = [Self::Create, Self::ReadRaw, Self::ReadMeta, Self::Redirect];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Create => "create 1 KiB paste",
+            Self::ReadRaw => "read raw",
+            Self::ReadMeta => "read metadata",
+            Self::Redirect => "short-URL redirect",
+        }
+    }
+
+    /// Its name in a list of operations (`LOAD_OPS`, `REQUEST_OPS`).
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::ReadRaw => "raw",
+            Self::ReadMeta => "meta",
+            Self::Redirect => "redirect",
+        }
+    }
+
+    /// The operations the environment variable `var` names (comma-separated
+    /// keys), else all of them.
+    pub fn selected(var: &str) -> Result<Vec<Self>, String> {
+        let Ok(list) = std::env::var(var) else {
+            return Ok(Self::ALL.to_vec());
+        };
+        list.split(',')
+            .map(|key| {
+                Self::ALL
+                    .into_iter()
+                    .find(|op| op.key() == key.trim())
+                    .ok_or_else(|| {
+                        format!("{var}: unknown operation {key:?} (create, raw, meta, redirect)")
+                    })
+            })
+            .collect()
+    }
+}
+
 /// A client with one keep-alive connection that does not follow redirects.
 pub fn client() -> Client {
     Client::builder()

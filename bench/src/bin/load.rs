@@ -35,60 +35,15 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 
 use reqwest::blocking::{Client, RequestBuilder};
-use wasmpaste_loadgen::{COLUMNS, Options, Scratch, Server, client, post_for_id, run, sibling_bin};
+use wasmpaste_loadgen::{
+    COLUMNS, Op, Options, Scratch, Server, client, post_for_id, run, sibling_bin,
+};
 
-/// One kind of request.
-#[derive(Clone, Copy)]
-enum Op {
-    Create,
-    ReadRaw,
-    ReadMeta,
-    Redirect,
-}
-
-impl Op {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Create => "create 1 KiB paste",
-            Self::ReadRaw => "read raw",
-            Self::ReadMeta => "read metadata",
-            Self::Redirect => "short-URL redirect",
-        }
-    }
-
-    /// Issue 9's floor for wasm throughput, as a percentage of native.
-    /// Its name in `LOAD_OPS`.
-    fn key(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::ReadRaw => "raw",
-            Self::ReadMeta => "meta",
-            Self::Redirect => "redirect",
-        }
-    }
-
-    /// The operations `LOAD_OPS` names (comma-separated keys), else all.
-    fn selected() -> Result<Vec<Self>, String> {
-        let all = [Self::Create, Self::ReadRaw, Self::ReadMeta, Self::Redirect];
-        let Ok(list) = std::env::var("LOAD_OPS") else {
-            return Ok(all.to_vec());
-        };
-        list.split(',')
-            .map(|key| {
-                all.into_iter()
-                    .find(|op| op.key() == key.trim())
-                    .ok_or_else(|| {
-                        format!("LOAD_OPS: unknown operation {key:?} (create, raw, meta, redirect)")
-                    })
-            })
-            .collect()
-    }
-
-    fn target_percent(self) -> f64 {
-        match self {
-            Self::Create => 70.0,
-            Self::ReadRaw | Self::ReadMeta | Self::Redirect => 80.0,
-        }
+/// Issue 9's floor for wasm throughput, as a percentage of native.
+fn target_percent(op: Op) -> f64 {
+    match op {
+        Op::Create => 70.0,
+        Op::ReadRaw | Op::ReadMeta | Op::Redirect => 80.0,
     }
 }
 
@@ -131,6 +86,7 @@ fn main() -> ExitCode {
 
 fn load() -> Result<(), String> {
     let opts = Options::from_env()?;
+    let ops = Op::selected("LOAD_OPS")?;
     let pin = std::env::var("LOAD_PIN").is_ok_and(|v| !v.is_empty() && v != "0");
     let baseline = std::env::var_os("LOAD_BASELINE_BIN").map(std::path::PathBuf::from);
     let peer = if std::env::var("LOAD_PEER").is_ok_and(|v| !v.is_empty() && v != "0") {
@@ -161,14 +117,14 @@ fn load() -> Result<(), String> {
             println!("round {} of {rounds}", round + 1);
         }
         let at = |name: &str| dir.path.join(format!("{name}-{round}"));
-        wasm.push(measure(&opts, &opts.bin, &at("wasm"), &[], pin)?);
+        wasm.push(measure(&opts, &ops, &opts.bin, &at("wasm"), &[], pin)?);
         if let Some(bin) = &baseline {
             println!();
-            base.push(measure(&opts, bin, &at("baseline"), &[], pin)?);
+            base.push(measure(&opts, &ops, bin, &at("baseline"), &[], pin)?);
         }
         if let Some(bin) = &peer {
             println!();
-            peers.push(measure_wastebin(&opts, bin, &at("wastebin"), pin)?);
+            peers.push(measure_wastebin(&opts, &ops, bin, &at("wastebin"), pin)?);
         }
         let Some(bin) = &native_bin else {
             println!();
@@ -177,10 +133,10 @@ fn load() -> Result<(), String> {
         if let Some(n) = &reuse_setting {
             println!();
             let env = [("WASMPASTE_MAX_INSTANCE_REUSE", n.as_str())];
-            reused.push(measure(&opts, &opts.bin, &at("reuse"), &env, pin)?);
+            reused.push(measure(&opts, &ops, &opts.bin, &at("reuse"), &env, pin)?);
         }
         println!();
-        native.push(measure(&opts, bin, &at("native"), &[], pin)?);
+        native.push(measure(&opts, &ops, bin, &at("native"), &[], pin)?);
         println!();
     }
     if rounds > 1 && (native_bin.is_some() || baseline.is_some() || peer.is_some()) {
@@ -258,6 +214,7 @@ type Cell = (Op, usize, f64);
 /// runs every cell against it, prints the table and stops it.
 fn measure(
     opts: &Options,
+    ops: &[Op],
     bin: &Path,
     dir: &Path,
     env: &[(&str, &str)],
@@ -284,7 +241,7 @@ fn measure(
     );
     println!("{:<20} {:>5} {COLUMNS}", "operation", "conns");
     let mut cells = Vec::new();
-    for op in Op::selected()? {
+    for &op in ops {
         for &c in &opts.connections {
             let sample = run(c, opts.seconds, |client, _, _| fixture.request(op, client));
             println!(
@@ -390,6 +347,7 @@ impl Wastebin {
 /// The cells wastebin has, each against a fresh wastebin.
 fn measure_wastebin(
     opts: &Options,
+    ops: &[Op],
     bin: &Path,
     dir: &Path,
     pin: bool,
@@ -401,7 +359,7 @@ fn measure_wastebin(
     println!("{:<20} {:>5} {COLUMNS}", "operation", "conns");
     let mut cells = Vec::new();
     let mut n = 0;
-    for op in Op::selected()? {
+    for &op in ops {
         for &c in &opts.connections {
             if matches!(op, Op::Redirect) {
                 // No such cell: `versus` skips it.
@@ -470,7 +428,7 @@ fn compare(wasm: &[Cell], native: &[Cell], reused: Option<(&str, &[Cell])>) {
     }
     println!();
     for (i, (&(op, c, w), &(_, _, n))) in wasm.iter().zip(native).enumerate() {
-        let target = op.target_percent();
+        let target = target_percent(op);
         let s = share(w, n);
         print!(
             "{:<20} {:>5} {:>12.0} {:>10.0} {:>6.1}% {:>6.0}%  {:<3}",

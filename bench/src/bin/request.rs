@@ -28,59 +28,8 @@ use wasmpaste_host::engine::{PoolSize, new_engine, start_epoch_ticker};
 use wasmpaste_host::metrics::Metrics;
 use wasmpaste_host::tenant::{Tenant, Tenants};
 use wasmpaste_host::variables::Variables;
-use wasmpaste_loadgen::Scratch;
+use wasmpaste_loadgen::{Op, Scratch};
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
-
-/// One kind of request, as `wasmpaste-load` sends it.
-#[derive(Clone, Copy)]
-enum Op {
-    Create,
-    ReadRaw,
-    ReadMeta,
-    Redirect,
-}
-
-impl Op {
-    const ALL: [Self; 4] = [Self::Create, Self::ReadRaw, Self::ReadMeta, Self::Redirect];
-
-    /// Its name in `REQUEST_OPS`.
-    fn key(self) -> &'static str {
-        match self {
-            Self::Create => "create",
-            Self::ReadRaw => "raw",
-            Self::ReadMeta => "meta",
-            Self::Redirect => "redirect",
-        }
-    }
-
-    /// The operations `REQUEST_OPS` names (comma-separated keys), else all.
-    fn selected() -> Result<Vec<Self>, String> {
-        let Ok(list) = std::env::var("REQUEST_OPS") else {
-            return Ok(Self::ALL.to_vec());
-        };
-        list.split(',')
-            .map(|key| {
-                Self::ALL
-                    .into_iter()
-                    .find(|op| op.key() == key.trim())
-                    .ok_or_else(|| {
-                        format!(
-                            "REQUEST_OPS: unknown operation {key:?} (create, raw, meta, redirect)"
-                        )
-                    })
-            })
-            .collect()
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Create => "create 1 KiB paste",
-            Self::ReadRaw => "read raw",
-            Self::ReadMeta => "read metadata",
-            Self::Redirect => "short-URL redirect",
-        }
-    }
-}
 
 /// The paste and the short URL the reads ask for.
 struct Fixture {
@@ -228,7 +177,7 @@ fn env_number(var: &str, default: u32) -> Result<u32, String> {
 async fn bench() -> Result<(), String> {
     let n = env_number("REQUEST_ITERATIONS", 20_000)?;
     let reuse = env_number("REQUEST_REUSE", 1000)?;
-    let ops = Op::selected()?;
+    let ops = Op::selected("REQUEST_OPS")?;
     let dir = Scratch::new("wasmpaste-request")?;
     let mut passes = vec![("fresh instance", 1)];
     if reuse > 1 {

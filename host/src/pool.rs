@@ -265,11 +265,13 @@ impl TenantPool {
             };
             // Only an instance whose call returned may serve again; after a
             // trap or a timeout it is dropped with its store.
-            if result.is_ok() {
+            if result.is_ok()
+                && let Some(spent) = pool.give_back(instance)
+            {
                 // The answer is complete: let its connection write it before
                 // the teardown (the memory reset) takes this core.
                 tokio::task::yield_now().await;
-                pool.give_back(instance);
+                drop(spent);
             }
             result
         });
@@ -414,19 +416,20 @@ impl TenantPool {
 
     /// Takes back an instance whose call returned normally. It is kept for
     /// another request unless it has served `max_instance_reuse` of them or
-    /// still holds a resource of the exchange it served. Callers drop (never
-    /// return) a store whose call trapped or timed out: it may be stuck
-    /// mid-call.
-    fn give_back(&self, mut instance: Instance) {
+    /// still holds a resource of the exchange it served; then it is handed
+    /// back for the caller to drop. Callers drop (never return) a store
+    /// whose call trapped or timed out: it may be stuck mid-call.
+    fn give_back(&self, mut instance: Instance) -> Option<Instance> {
         instance.served = instance.served.saturating_add(1);
         if instance.proxy.is_none()
             || instance.served >= self.setup.limits.max_instance_reuse
             || instance.store.data_mut().holds_http_exchange()
         {
-            return;
+            return Some(instance);
         }
         instance.idle_since = Instant::now();
         self.idle.push(instance);
+        None
     }
 
     /// Drops the instances unused for the tenant's `idle_instance_timeout`,

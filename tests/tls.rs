@@ -111,6 +111,15 @@ impl Host {
 
 /// `curl` against the host, trusting `ca`; `--resolve` pins every name the
 /// test uses to loopback. Returns the exit code and stdout.
+/// `openssl s_client` against the host's HTTPS port with `args`, its input
+/// closed at once (connect, handshake, quit): what it printed.
+fn s_client(host: &Host, args: &[&str]) -> String {
+    let connect = host.https.to_string();
+    let mut all = vec!["s_client", "-connect", connect.as_str()];
+    all.extend_from_slice(args);
+    openssl(host.dir.path(), &all)
+}
+
 fn curl(host: &Host, ca: &Path, args: &[&str]) -> (i32, String) {
     let port = host.https.port();
     let mut cmd = Command::new("curl");
@@ -290,48 +299,29 @@ fn https_serves_the_api_over_http1_and_http2_to_curl_openssl_and_the_plain_port_
     );
 
     // openssl s_client: TLS 1.3, h2 offered and chosen, the server's chain.
-    let dir = host.dir.path();
-    let mut s_client = Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &host.https.to_string(),
+    let ca = tls.ca.to_str().expect("a UTF-8 path");
+    let out = s_client(
+        &host,
+        &[
             "-servername",
             "localhost",
             "-alpn",
             "h2,http/1.1",
             "-CAfile",
-        ])
-        .arg(&tls.ca)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("s_client");
-    drop(s_client.stdin.take());
-    let out = s_client.wait_with_output().expect("s_client output");
-    let out = String::from_utf8_lossy(&out.stdout);
+            ca,
+        ],
+    );
     assert!(out.contains("ALPN protocol: h2"), "{out}");
     assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
     assert!(out.contains("TLSv1.3"), "{out}");
 
     // A second connection resumes the first one's session: the site's
     // config (and its session cache) is built once, not per handshake.
-    let session = host.path("session.pem");
     let resumed = |flag: &str| {
-        let mut s_client = Command::new("openssl")
-            .args(["s_client", "-connect", &host.https.to_string(), "-tls1_2"])
-            .args(["-servername", "localhost", flag])
-            .arg(&session)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s_client");
-        drop(s_client.stdin.take());
-        let out = s_client.wait_with_output().expect("s_client output");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        s_client(
+            &host,
+            &["-tls1_2", "-servername", "localhost", flag, "session.pem"],
+        )
     };
     let first = resumed("-sess_out");
     assert!(first.contains("New, TLSv1.2"), "{first}");
@@ -574,22 +564,7 @@ db = "rest.db"
     let port = host.https.port();
 
     let subject = |name: &str| {
-        let mut s_client = Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &host.https.to_string(),
-                "-servername",
-                name,
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s_client");
-        drop(s_client.stdin.take());
-        let out = s_client.wait_with_output().expect("output");
-        String::from_utf8_lossy(&out.stdout)
+        s_client(&host, &["-servername", name])
             .lines()
             .find(|l| l.starts_with("subject="))
             .unwrap_or_default()
@@ -672,22 +647,7 @@ fn sighup_rotates_the_certificate_while_an_upload_on_an_old_connection_completes
     );
     let host = Host::start(dir, &tls.cert, &tls.key, &[]);
     let serial = |host: &Host| {
-        let mut s_client = Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &host.https.to_string(),
-                "-servername",
-                "localhost",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("s_client");
-        drop(s_client.stdin.take());
-        let out = s_client.wait_with_output().expect("output");
-        let pem = String::from_utf8_lossy(&out.stdout).into_owned();
+        let pem = s_client(host, &["-servername", "localhost"]);
         let mut x509 = Command::new("openssl")
             .args(["x509", "-noout", "-serial"])
             .stdin(Stdio::piped())

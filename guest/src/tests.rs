@@ -13,8 +13,10 @@ use crate::testkit::{Captured, MapVars};
 
 const FP: &str = "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2";
 
-struct App {
-    db: NativeSqlite,
+/// The component's logic over database `D` (a native SQLite unless a test
+/// needs one that misbehaves).
+struct App<D = NativeSqlite> {
+    db: D,
     vars: MapVars,
     log: Captured,
     now: i64,
@@ -41,8 +43,14 @@ impl App {
     }
 
     fn with_exact_vars(vars: MapVars) -> Self {
+        App::over(NativeSqlite::memory(), vars)
+    }
+}
+
+impl<D: crate::store::Sql> App<D> {
+    fn over(db: D, vars: MapVars) -> Self {
         Self {
-            db: NativeSqlite::memory(),
+            db,
             vars,
             log: Captured::default(),
             now: 1_700_000_000,
@@ -586,29 +594,10 @@ impl crate::store::Sql for Unavailable {
 /// (on a libSQL server each attempt is a round trip, up to its timeout).
 #[test]
 fn a_read_of_an_unavailable_database_tries_once() {
-    let db = Unavailable::default();
-    let vars = MapVars::default();
-    let log = Captured::default();
-    let env = Env {
-        db: &db,
-        vars: &vars,
-        rng: &OsRng,
-        log: &log,
-        now: 1_700_000_000,
-    };
+    let app = App::over(Unavailable::default(), MapVars::default());
     for path in ["/0123456789abcdef", "/0123456789abcdef/raw"] {
-        let before = db.statements.get();
-        let answer = router::answer(
-            &env,
-            Request {
-                method: Method::Get,
-                path: path.into(),
-                query: String::new(),
-                headers: Headers::new(),
-                body: Body::Bytes(Vec::new()),
-            },
-        );
-        assert_eq!(answer.response.status, 503, "{path}");
-        assert_eq!(db.statements.get() - before, 1, "{path}");
+        let before = app.db.statements.get();
+        assert_eq!(app.get(path).status, 503, "{path}");
+        assert_eq!(app.db.statements.get() - before, 1, "{path}");
     }
 }

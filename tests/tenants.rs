@@ -24,7 +24,8 @@ use wasmpaste_test_components::MISBEHAVE_WASM;
 const ABUSE_OFF: &str = "pow_difficulty = 0, rate_max = 0, dedup_max = 0";
 
 /// `alpha` answers Host `alpha.test`; `beta` the prefix `/beta` (1 MiB body
-/// limit, 1 MiB database quota); `bad` (1 s deadline, 32 MiB memory) and
+/// limit, 1 MiB database quota); `bad` (1 s deadline, 32 MiB memory, no
+/// ready instance) and
 /// `worse` (2 requests at once) run the misbehaving component; `again` runs
 /// it too with `bad`'s limits, each instance serving up to 3 requests and
 /// dropped after 1 s unused, and
@@ -55,7 +56,7 @@ path_prefix = "/bad"
 component = "{wasm}"
 db = "bad.db"
 variables = {{ secret_of_bad = "s3cret" }}
-limits = {{ request_timeout_secs = 1, max_memory_mib = 32 }}
+limits = {{ request_timeout_secs = 1, max_memory_mib = 32, ready_instances = 0 }}
 
 [[tenant]]
 name = "worse"
@@ -356,10 +357,19 @@ fn reused_instances_serve_their_share_and_never_outlive_a_failure() {
     // One request at a time: each instance serves 3, then a fresh one takes over.
     let counts: Vec<u64> = (0..7).map(|_| served(&h)).collect();
     assert_eq!(counts, [1, 2, 3, 1, 2, 3, 1]);
-    // Without reuse (the default) every request meets a fresh instance.
-    for _ in 0..3 {
-        let resp = h.get("x", "/worse/served").send().expect("GET");
-        assert_eq!(json(resp, 200)["served"], 1);
+    // Without reuse (the default) every request meets a fresh instance: after
+    // the first, one made ready after the request before (`ready_instances`,
+    // default 1) that has never run a request. With `ready_instances = 0`
+    // (`bad`) each request waits for its own.
+    for tenant in ["worse", "bad"] {
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(100));
+            let resp = h
+                .get("x", &format!("/{tenant}/served"))
+                .send()
+                .expect("GET");
+            assert_eq!(json(resp, 200)["served"], 1, "{tenant}");
+        }
     }
     // A trap, a timeout or the memory limit ends the instance it happened
     // in: each failure here is the second request of an instance that could
@@ -405,10 +415,34 @@ fn reused_instances_serve_their_share_and_never_outlive_a_failure() {
         Some(8.0),
         "{m}"
     );
+    // Each instance after the first was made ready when its predecessor was
+    // dropped, and the next request took it.
+    let ready_used = |tenant: &str| {
+        sample(
+            &m,
+            &format!(r#"wasmpaste_ready_instances_used_total{{tenant="{tenant}"}}"#),
+        )
+    };
+    assert_eq!(ready_used("again"), Some(7.0), "{m}");
     let idle = r#"wasmpaste_idle_instances{tenant="again"}"#;
     assert_eq!(sample(&m, idle), Some(1.0), "{m}");
+    // `worse` keeps one ready for its next request; `bad` none.
+    assert_eq!(ready_used("worse"), Some(2.0), "{m}");
     assert_eq!(
         sample(&m, r#"wasmpaste_idle_instances{tenant="worse"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &m,
+            r#"wasmpaste_instantiation_seconds_count{tenant="worse"}"#
+        ),
+        Some(4.0),
+        "{m}"
+    );
+    assert_eq!(ready_used("bad"), Some(0.0), "{m}");
+    assert_eq!(
+        sample(&m, r#"wasmpaste_idle_instances{tenant="bad"}"#),
         Some(0.0)
     );
     // Unused for its idle timeout, the instance is dropped.
@@ -425,8 +459,9 @@ fn reused_instances_serve_their_share_and_never_outlive_a_failure() {
 
 #[test]
 fn idle_instances_give_their_pool_slots_to_other_tenants() {
-    // Two tenants reusing instances, and a pool of one slot (`--max-instances
-    // 1`): the instance one tenant keeps idle must not lock the other out.
+    // Two tenants reusing instances, a third making ready instances, and a
+    // pool of one slot (`--max-instances 1`): the instance one tenant keeps
+    // waiting must not lock the others out.
     let dir = tempfile::tempdir().expect("temp dir");
     let wasm = MISBEHAVE_WASM;
     let config = dir.path().join("tenants.toml");
@@ -446,6 +481,13 @@ name = "two"
 path_prefix = "/two"
 component = "{wasm}"
 db = "two.db"
+
+[[tenant]]
+name = "three"
+path_prefix = "/three"
+component = "{wasm}"
+db = "three.db"
+limits = {{ max_instance_reuse = 1, ready_instances = 1 }}
 "#
     );
     std::fs::write(&config, text).expect("write config");
@@ -489,6 +531,15 @@ db = "two.db"
     assert_eq!(served("two"), 2);
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(served("one"), 1);
+    // A ready instance takes the slot once its tenant's request is done...
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(served("three"), 1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!((idle("one"), idle("three")), (Some(0.0), Some(1.0)));
+    // ...and gives it up to another tenant's request, like a kept one.
+    assert_eq!(served("one"), 1);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!((idle("one"), idle("three")), (Some(1.0), Some(0.0)));
 }
 
 /// A host process killed when the test ends, passed or not.

@@ -164,6 +164,12 @@ pub struct Args {
           value_parser = limits::IDLE_INSTANCE_TIMEOUT_SECS.parser::<u64>())]
     pub idle_instance_timeout: u64,
 
+    /// Instances kept instantiated ahead of requests and never used, so a
+    /// request does not wait for instantiation; 0 turns it off.
+    #[arg(long, env = "WASMPASTE_READY_INSTANCES", default_value_t = 1,
+          value_parser = limits::READY_INSTANCES.parser::<u32>())]
+    pub ready_instances: u32,
+
     /// Instances alive at once over all tenants (the size of the shared pool).
     #[arg(long, env = "WASMPASTE_MAX_INSTANCES", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -255,6 +261,7 @@ impl Args {
             db_quota_bytes: self.db_quota_mib.map(|m| m * MIB),
             max_instance_reuse: self.max_instance_reuse,
             idle_instance_timeout: Duration::from_secs(self.idle_instance_timeout),
+            ready_instances: self.ready_instances,
             cpu_weight: DEFAULT_WEIGHT,
             cpu_ms_per_sec: self.cpu_ms_per_sec,
             cpu_queue: self.cpu_queue,

@@ -88,6 +88,7 @@ struct LimitsEntry {
     db_quota_mib: Option<u64>,
     max_instance_reuse: Option<u32>,
     idle_instance_timeout_secs: Option<u64>,
+    ready_instances: Option<u32>,
     cpu_weight: Option<u32>,
     cpu_ms_per_sec: Option<u32>,
     cpu_queue: Option<u32>,
@@ -291,6 +292,12 @@ fn resolve_limits(
         base.idle_instance_timeout.as_secs(),
         limits::IDLE_INSTANCE_TIMEOUT_SECS,
     );
+    let ready = check.range(
+        &format!("{table}.ready_instances"),
+        entry.ready_instances,
+        base.ready_instances,
+        limits::READY_INSTANCES,
+    );
     let cpu_weight = check.range(
         &format!("{table}.cpu_weight"),
         entry.cpu_weight,
@@ -331,6 +338,7 @@ fn resolve_limits(
         db_quota_bytes: quota,
         max_instance_reuse: reuse,
         idle_instance_timeout: Duration::from_secs(idle),
+        ready_instances: ready,
         cpu_weight,
         cpu_ms_per_sec,
         cpu_queue,
@@ -606,6 +614,7 @@ mod tests {
             db_quota_bytes: None,
             max_instance_reuse: 1,
             idle_instance_timeout: Duration::from_secs(30),
+            ready_instances: 1,
             cpu_weight: 100,
             cpu_ms_per_sec: None,
             cpu_queue: 16,
@@ -635,7 +644,7 @@ mod tests {
             path_prefix = "/beta/"
             db = "/var/lib/beta.db"
             component = "beta.wasm"
-            limits = { request_timeout_secs = 5, db_quota_mib = 10, max_concurrency = 3, max_instance_reuse = 50, idle_instance_timeout_secs = 2, cpu_weight = 200, cpu_ms_per_sec = 250, cpu_queue = 4 }
+            limits = { request_timeout_secs = 5, db_quota_mib = 10, max_concurrency = 3, max_instance_reuse = 50, idle_instance_timeout_secs = 2, ready_instances = 0, cpu_weight = 200, cpu_ms_per_sec = 250, cpu_queue = 4 }
             "#,
             Path::new("/etc/wp"),
             &base(),
@@ -662,6 +671,7 @@ mod tests {
         assert_eq!(b.limits.max_instance_reuse, 50);
         assert_eq!(b.limits.idle_instance_timeout, Duration::from_secs(2));
         assert_eq!(a.limits.idle_instance_timeout, Duration::from_secs(30));
+        assert_eq!((a.limits.ready_instances, b.limits.ready_instances), (1, 0));
         assert_eq!((a.limits.cpu_weight, a.limits.cpu_ms_per_sec), (100, None));
         assert_eq!(b.limits.cpu_weight, 200);
         assert_eq!(b.limits.cpu_ms_per_sec, Some(250));
@@ -678,7 +688,7 @@ mod tests {
             path_prefix = "beta"
             hosts = ["https://x.com"]
             variables = { "Bad-Name" = "1", list = [1] }
-            limits = { max_memory_mib = 1, cpu_weight = 0 }
+            limits = { max_memory_mib = 1, cpu_weight = 0, ready_instances = 1001 }
             [[tenant]]
             name = "gamma"
             db = "g.db"
@@ -694,6 +704,7 @@ mod tests {
             "tenant `alpha`: field `variables.list`: must be a string",
             "tenant `alpha`: field `limits.max_memory_mib`: 1 is out of range (16 to 4096)",
             "tenant `alpha`: field `limits.cpu_weight`: 0 is out of range (1 to 10000)",
+            "tenant `alpha`: field `limits.ready_instances`: 1001 is out of range (0 to 1000)",
             "tenant `gamma`: unknown field `max_memroy_mib`",
             "tenant `#3`: missing field `name`",
         ];

@@ -35,13 +35,15 @@ pub struct PoolSize {
 }
 
 impl PoolSize {
-    /// Room for every tenant's concurrency (plus one maintenance call each),
-    /// but never more than `cap` slots: an instance slot reserves address
+    /// Room for every tenant's concurrency (plus one maintenance call each,
+    /// and its ready instances), but never more than `cap` slots: an instance slot reserves address
     /// space, and a hoster bounds the total.
     pub fn for_tenants<'a>(limits: impl IntoIterator<Item = &'a Limits>, cap: u32) -> Self {
         let (instances, max_memory) = limits.into_iter().fold((0u32, 0usize), |(n, m), l| {
             (
-                n.saturating_add(l.max_concurrency).saturating_add(1),
+                n.saturating_add(l.max_concurrency)
+                    .saturating_add(1)
+                    .saturating_add(l.ready_instances),
                 m.max(l.max_memory),
             )
         });

@@ -23,6 +23,9 @@ pub struct Limits {
     pub max_instance_reuse: u32,
     /// An instance kept for reuse and unused this long is dropped.
     pub idle_instance_timeout: Duration,
+    /// Instances the tenant keeps instantiated ahead of requests, never used
+    /// (0: none): a request that finds one does not wait for instantiation.
+    pub ready_instances: u32,
     /// The tenant's share of contended CPU relative to others (default 100).
     pub cpu_weight: u32,
     /// Guest CPU the tenant may use per second of time, in ms; `None`: no quota.
@@ -64,6 +67,7 @@ pub const MAX_CONCURRENCY: Range = Range::new(1, 10_000);
 pub const DB_QUOTA_MIB: Range = Range::new(1, 1 << 30);
 pub const MAX_INSTANCE_REUSE: Range = Range::new(1, 1_000_000);
 pub const IDLE_INSTANCE_TIMEOUT_SECS: Range = Range::new(1, 86_400);
+pub const READY_INSTANCES: Range = Range::new(0, 1_000);
 pub const CPU_WEIGHT: Range = Range::new(1, 10_000);
 /// Up to a thousand cores' worth.
 pub const CPU_MS_PER_SEC: Range = Range::new(1, 1_000_000);

@@ -104,6 +104,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     duration: Family<RequestLabels, Histogram>,
     instantiation: Family<TenantLabels, Histogram>,
+    ready_used: Family<TenantLabels, Counter>,
     traps: Family<TenantLabels, Counter>,
     timeouts: Family<TenantLabels, Counter>,
     rejections: Family<KindLabels, Counter>,
@@ -196,6 +197,7 @@ impl Default for Metrics {
         let duration = Family::new_with_constructor(seconds_histogram as fn() -> Histogram);
         let instantiation =
             Family::new_with_constructor(instantiation_histogram as fn() -> Histogram);
+        let ready_used = Family::default();
         let traps = Family::default();
         let timeouts = Family::default();
         let rejections = Family::default();
@@ -223,6 +225,11 @@ impl Default for Metrics {
             instantiation.clone(),
         );
         registry.register(
+            "ready_instances_used",
+            "Requests served by an instance instantiated before they arrived (ready_instances)",
+            ready_used.clone(),
+        );
+        registry.register(
             "guest_traps",
             "Requests whose guest trapped (panic, out of memory, bug)",
             traps.clone(),
@@ -244,12 +251,12 @@ impl Default for Metrics {
         );
         registry.register(
             "idle_instances",
-            "Instances kept for reuse and not serving a request (max_instance_reuse above 1)",
+            "Instances waiting for a request: kept for reuse (max_instance_reuse above 1) or ready, never used (ready_instances)",
             idle_instances.clone(),
         );
         registry.register(
             "instance_memory_bytes",
-            "Largest linear memory among the instances kept for reuse (max_instance_reuse above 1)",
+            "Largest linear memory among the instances waiting for a request (see idle_instances)",
             instance_memory.clone(),
         );
         registry.register(
@@ -306,6 +313,7 @@ impl Default for Metrics {
             requests,
             duration,
             instantiation,
+            ready_used,
             traps,
             timeouts,
             rejections,
@@ -365,6 +373,12 @@ impl Metrics {
     /// (its pool observes it at every instantiation).
     pub fn instantiation(&self, name: &str) -> Histogram {
         self.instantiation.get_or_create(&tenant(name)).clone()
+    }
+
+    /// The counter of tenant `name`'s requests served by a ready instance,
+    /// looked up once like [`Self::instantiation`].
+    pub fn ready_used(&self, name: &str) -> Counter {
+        self.ready_used.get_or_create(&tenant(name)).clone()
     }
 
     pub fn handshake(&self, outcome: Handshake) {

@@ -1,8 +1,9 @@
 //! Instances of each tenant's component: how a request gets one (fresh from
-//! the engine's shared pooling allocator, or one kept for reuse), the
-//! deadline it runs under, the call of its handler, and when an instance may
-//! serve again. "When is an instance reused?" is answered by
-//! [`TenantPool::give_back`], here and nowhere else.
+//! the engine's shared pooling allocator, one instantiated ahead of it, or
+//! one kept for reuse), the deadline it runs under, the call of its handler,
+//! and when an instance may serve again. "When is an instance reused?" is
+//! answered by [`TenantPool::give_back`], here and nowhere else; "when is one
+//! made ahead?" by [`TenantPool::prepare`].
 //!
 //! This module knows nothing of HTTP beyond handing a request to the guest
 //! and its response back: limits on bodies, headers and routing are the
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Body;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
@@ -38,6 +40,10 @@ const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 
 /// How often idle instances are checked for their timeout.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The request id of a ready instance's store until a request takes it
+/// (nothing runs in it before then; `lease` retags it).
+const READY_RID: &str = "ready";
 
 /// The instance slots of the engine, shared by every tenant: where a tenant
 /// that finds them all taken asks the others to give back their idle ones.
@@ -78,6 +84,8 @@ pub struct TenantPool {
     shared: Arc<Pool>,
     /// Seconds each instantiation took (`wasmpaste_instantiation_seconds`).
     instantiation: Histogram,
+    /// Requests that found a ready instance (`wasmpaste_ready_instances_used_total`).
+    ready_used: Counter,
     /// One permit per instance this tenant may have alive.
     slots: Arc<Semaphore>,
     idle: Arc<Idle>,
@@ -87,14 +95,17 @@ pub struct TenantPool {
 struct Instance {
     store: Store<HostState>,
     /// `None` until the component is instantiated in `store`; `Some` for an
-    /// instance that served earlier requests.
+    /// instance that served earlier requests or was made ready for one.
     proxy: Option<Proxy>,
+    /// Requests it has served: 0 for a ready instance until one takes it.
     served: u32,
     idle_since: Instant,
 }
 
-/// Instances that served a request and may serve another (only with
-/// `max_instance_reuse` above 1), most recently used last.
+/// Instances waiting for a request, most recently added last: ones that
+/// served a request and may serve another (only with `max_instance_reuse`
+/// above 1), and ready ones that have never run a request
+/// (`ready_instances`). Without reuse, only the latter.
 #[derive(Default)]
 struct Idle(Mutex<Vec<Instance>>);
 
@@ -187,10 +198,12 @@ impl Pool {
         }
         let permits = usize::try_from(setup.limits.max_concurrency).unwrap_or(usize::MAX);
         let instantiation = metrics.instantiation(&setup.name);
+        let ready_used = metrics.ready_used(&setup.name);
         Arc::new(TenantPool {
             setup,
             shared: Arc::clone(self),
             instantiation,
+            ready_used,
             slots: Arc::new(Semaphore::new(permits)),
             idle,
         })
@@ -244,8 +257,10 @@ impl TenantPool {
             .map_err(|_| Failure::NoAuthority)?;
         let out = http.new_response_outparam(sender).map_err(Failure::Setup)?;
         let pool = Arc::clone(self);
+        // How the call ended, for an exchange the guest did not answer; sent
+        // before the task makes a ready instance, which no answer waits for.
+        let (ended, outcome) = oneshot::channel();
         let task = tokio::spawn(async move {
-            let _slot = slot;
             let call = async {
                 let proxy = match instance.proxy.take() {
                     Some(proxy) => proxy,
@@ -264,27 +279,37 @@ impl TenantPool {
                 Err(_) => Err(wasmtime::Error::from(Trap::Interrupt)),
             };
             // Only an instance whose call returned may serve again; after a
-            // trap or a timeout it is dropped with its store.
-            if result.is_ok()
-                && let Some(spent) = pool.give_back(instance)
-            {
-                // The answer is complete: let its connection write it before
-                // the teardown (the memory reset) takes this core.
-                tokio::task::yield_now().await;
-                drop(spent);
+            // trap or a timeout it is dropped with its store at once (that
+            // ends an unanswered exchange: the host answers for the guest).
+            if result.is_ok() {
+                if let Some(spent) = pool.give_back(instance) {
+                    // The answer is complete: let its connection write it
+                    // before the teardown (the memory reset) takes this core.
+                    tokio::task::yield_now().await;
+                    drop(spent);
+                }
+            } else {
+                drop(instance);
             }
-            result
+            let _ = ended.send(result);
+            // A ready instance holds no slot, like one kept for reuse.
+            drop(slot);
+            pool.prepare().await;
         });
         match receiver.await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(code)) => Err(Failure::Guest(code)),
-            // The guest never set a response: find out why from the task.
-            Err(_) => Err(Failure::of_call(match task.await {
+            // The guest never set a response: find out why.
+            Err(_) => Err(Failure::of_call(match outcome.await {
                 Ok(Ok(())) => {
                     wasmtime::format_err!("the guest returned without sending a response")
                 }
                 Ok(Err(e)) => e,
-                Err(e) => wasmtime::Error::from(e),
+                // The task ended without a word: it panicked.
+                Err(_) => match task.await {
+                    Err(e) => wasmtime::Error::from(e),
+                    Ok(()) => wasmtime::format_err!("the guest's task ended without an outcome"),
+                },
             })),
         }
     }
@@ -359,17 +384,15 @@ impl TenantPool {
         tokio::time::Instant::now() + self.setup.limits.request_timeout + DEADLINE_GRACE
     }
 
-    /// What serves the request `rid`: an idle instance when reuse is on and
-    /// one is available (its deadline restarted, its log lines retagged),
-    /// else a fresh store.
+    /// What serves the request `rid`: a waiting instance when there is one
+    /// (ready, or kept for reuse; its deadline restarted, its log lines
+    /// retagged), else a fresh store.
     fn lease(&self, rid: &str, cpu: &Arc<Request>) -> Instance {
-        let reused = if self.setup.limits.max_instance_reuse > 1 {
-            self.idle.pop()
-        } else {
-            None
-        };
-        match reused {
+        match self.idle.pop() {
             Some(mut instance) => {
+                if instance.served == 0 {
+                    self.ready_used.inc();
+                }
                 instance.store.data_mut().set_request_id(rid);
                 let timeout = self.setup.limits.request_timeout;
                 arm_deadline(&mut instance.store, timeout, Arc::clone(cpu));
@@ -414,6 +437,45 @@ impl TenantPool {
         Ok(proxy)
     }
 
+    /// Whether fewer than `ready_instances` instances wait for a request.
+    fn wants_ready(&self) -> bool {
+        self.idle.len() < usize::try_from(self.setup.limits.ready_instances).unwrap_or(usize::MAX)
+    }
+
+    /// Instantiates one instance ahead of the next request when fewer than
+    /// `ready_instances` wait: that request skips instantiation, and a fresh
+    /// instance is still one that never ran a request. Its CPU is the
+    /// tenant's, like a maintenance call's. With the shared pool full it
+    /// gives up rather than take other tenants' idle instances: a request
+    /// makes room for itself, a guess does not.
+    async fn prepare(&self) {
+        if !self.wants_ready() {
+            return;
+        }
+        let cpu = self.setup.cpu.admit_unbounded().await;
+        let made: wasmtime::Result<_> = cpu
+            .meter(async {
+                let mut store = self.new_store(READY_RID, &cpu);
+                let started = Instant::now();
+                let pre = &self.setup.compiled.proxy;
+                let proxy = pre.instantiate_async(&mut store).await?;
+                self.instantiation.observe(started.elapsed().as_secs_f64());
+                Ok((store, proxy))
+            })
+            .await;
+        match made {
+            // Requests that ended together may each have made one.
+            Ok((store, proxy)) if self.wants_ready() => self.idle.push(Instance {
+                store,
+                proxy: Some(proxy),
+                served: 0,
+                idle_since: Instant::now(),
+            }),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(tenant = %self.setup.name, "no ready instance: {e:#}"),
+        }
+    }
+
     /// Takes back an instance whose call returned normally. It is kept for
     /// another request unless it has served `max_instance_reuse` of them or
     /// still holds a resource of the exchange it served; then it is handed
@@ -432,19 +494,19 @@ impl TenantPool {
         None
     }
 
-    /// Drops the instances unused for the tenant's `idle_instance_timeout`,
-    /// giving back their memory; returns how many.
+    /// Drops the instances unused for the tenant's `idle_instance_timeout`
+    /// (kept or ready), giving back their memory; returns how many.
     pub fn sweep(&self) -> usize {
         self.idle.take(self.setup.limits.idle_instance_timeout)
     }
 
-    /// Instances kept for reuse right now.
+    /// Instances waiting for a request right now (kept or ready).
     pub fn idle_instances(&self) -> usize {
         self.idle.len()
     }
 
-    /// The largest linear memory of an instance kept for reuse, in bytes: a
-    /// guest that leaks grows it request after request.
+    /// The largest linear memory of a waiting instance, in bytes: a guest
+    /// that leaks grows it request after request when instances are reused.
     pub fn idle_instance_memory(&self) -> usize {
         self.idle.largest_memory()
     }
@@ -466,10 +528,13 @@ fn arm_deadline(store: &mut Store<HostState>, timeout: Duration, cpu: Arc<Reques
     });
 }
 
-/// Drops, every second, the instances tenants kept for reuse and no longer
-/// use (only when some tenant reuses instances).
+/// Drops, every second, the instances tenants keep waiting (for reuse, or
+/// ready) and no longer use (only when some tenant keeps any).
 pub fn start_idle_sweeper(pools: Vec<Arc<TenantPool>>) {
-    if pools.iter().all(|p| p.setup.limits.max_instance_reuse <= 1) {
+    if pools
+        .iter()
+        .all(|p| p.setup.limits.max_instance_reuse <= 1 && p.setup.limits.ready_instances == 0)
+    {
         return;
     }
     let pools: Vec<_> = pools.iter().map(Arc::downgrade).collect();

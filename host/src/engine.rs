@@ -36,8 +36,8 @@ pub struct PoolSize {
 
 impl PoolSize {
     /// Room for every tenant's concurrency (plus one maintenance call each,
-    /// and its ready instances), but never more than `cap` slots: an instance slot reserves address
-    /// space, and a hoster bounds the total.
+    /// and its ready instances), but never more than `cap` slots: an
+    /// instance slot reserves address space, and a hoster bounds the total.
     pub fn for_tenants<'a>(limits: impl IntoIterator<Item = &'a Limits>, cap: u32) -> Self {
         let (instances, max_memory) = limits.into_iter().fold((0u32, 0usize), |(n, m), l| {
             (

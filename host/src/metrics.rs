@@ -221,7 +221,7 @@ impl Default for Metrics {
         );
         registry.register(
             "instantiation_seconds",
-            "Time to instantiate the component for one request",
+            "Time to instantiate the component, for a request or ahead of one (ready_instances)",
             instantiation.clone(),
         );
         registry.register(

@@ -423,16 +423,23 @@ impl TenantPool {
         store
     }
 
-    /// Instantiates the component in `store`. The shared pool may be full of
-    /// instances kept for reuse: those give way to a request.
+    /// Instantiates the component in `store` for a request. The shared pool
+    /// may be full of waiting instances: those give way to a request.
     async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Proxy> {
+        match self.instantiate_in_free_slot(store).await {
+            Err(_) if self.shared.reclaim_idle() > 0 => self.instantiate_in_free_slot(store).await,
+            made => made,
+        }
+    }
+
+    /// Instantiates the component in `store`, timed, if the shared pool has
+    /// a free slot.
+    async fn instantiate_in_free_slot(
+        &self,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Proxy> {
         let started = Instant::now();
-        let pre = &self.setup.compiled.proxy;
-        let proxy = match pre.instantiate_async(&mut *store).await {
-            Ok(proxy) => proxy,
-            Err(_) if self.shared.reclaim_idle() > 0 => pre.instantiate_async(&mut *store).await?,
-            Err(e) => return Err(e),
-        };
+        let proxy = self.setup.compiled.proxy.instantiate_async(store).await?;
         self.instantiation.observe(started.elapsed().as_secs_f64());
         Ok(proxy)
     }
@@ -456,10 +463,7 @@ impl TenantPool {
         let made: wasmtime::Result<_> = cpu
             .meter(async {
                 let mut store = self.new_store(READY_RID, &cpu);
-                let started = Instant::now();
-                let pre = &self.setup.compiled.proxy;
-                let proxy = pre.instantiate_async(&mut store).await?;
-                self.instantiation.observe(started.elapsed().as_secs_f64());
+                let proxy = self.instantiate_in_free_slot(&mut store).await?;
                 Ok((store, proxy))
             })
             .await;
